@@ -1,0 +1,122 @@
+"""2-channel magnitude + instantaneous-frequency representation on linear STFT bins.
+
+Channel 0 is the log-magnitude, normalised by corpus statistics (mean/std of log-magnitude).
+Channel 1 is the instantaneous frequency: the wrapped frame-to-frame phase advance minus each bin's
+expected advance, divided by pi so it lies in [-1, 1]. Frame 0 of channel 1 holds the first frame's
+true phase / pi instead, so decoding (phase = cumulative sum, then ISTFT) reproduces the audio.
+No mel averaging of IF and no zeroed first phase: both made the seed's version lossy.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+LOG_EPS = 1e-7
+DEFAULT_LOG_MAG_MEAN = -6.0
+DEFAULT_LOG_MAG_STD = 4.0
+
+
+def wrap_phase(phase: torch.Tensor) -> torch.Tensor:
+    """Wrap angles into [-pi, pi)."""
+    return torch.remainder(phase + math.pi, 2 * math.pi) - math.pi
+
+
+class Representation:
+    """Encodes audio [batch, samples] to [batch, 2, n_fft // 2 + 1, frames] and back.
+
+    Args:
+        sample_rate: audio rate in Hz (kept for bookkeeping; the maths is rate-free).
+        n_fft: FFT size and Hann window length (power of two).
+        hop_length: hop between frames in samples.
+        log_mag_mean, log_mag_std: normalisation of channel 0; `fit` sets them from a corpus.
+    """
+
+    def __init__(self, sample_rate: int, n_fft: int, hop_length: int,
+                 log_mag_mean: float = DEFAULT_LOG_MAG_MEAN, log_mag_std: float = DEFAULT_LOG_MAG_STD):
+        self.sample_rate = int(sample_rate)
+        self.n_fft = int(n_fft)
+        self.hop_length = int(hop_length)
+        self.log_mag_mean = float(log_mag_mean)
+        self.log_mag_std = float(log_mag_std)
+        self._windows: dict[tuple, torch.Tensor] = {}
+        self._advances: dict[tuple, torch.Tensor] = {}
+
+    @property
+    def n_freq(self) -> int:
+        return self.n_fft // 2 + 1
+
+    def n_frames(self, n_samples: int) -> int:
+        """Frames of a centred STFT of n_samples."""
+        return 1 + n_samples // self.hop_length
+
+    def _window(self, device, dtype=torch.float32) -> torch.Tensor:
+        key = (str(device), dtype)
+        if key not in self._windows:
+            self._windows[key] = torch.hann_window(self.n_fft, device=device, dtype=dtype)
+        return self._windows[key]
+
+    def _expected_advance(self, device) -> torch.Tensor:
+        """Phase advance per hop of a sinusoid at each bin's centre frequency, shape [freq, 1]."""
+        key = str(device)
+        if key not in self._advances:
+            bins = torch.arange(self.n_freq, device=device, dtype=torch.float64)
+            adv = wrap_phase(2 * math.pi * bins * self.hop_length / self.n_fft)
+            self._advances[key] = adv.to(torch.float32).unsqueeze(-1)
+        return self._advances[key]
+
+    # -- raw (unnormalised magnitude) encoding: what the corpus cache stores ---------------------
+    def encode_raw(self, audio: torch.Tensor) -> torch.Tensor:
+        """Audio [batch, samples] -> [batch, 2, freq, frames] with channel 0 = log-magnitude."""
+        spec = torch.stft(audio, self.n_fft, self.hop_length, window=self._window(audio.device),
+                          center=True, return_complex=True)
+        log_mag = torch.log(spec.abs() + LOG_EPS)
+        phase = torch.angle(spec)
+        advance = wrap_phase(phase[..., 1:] - phase[..., :-1] - self._expected_advance(audio.device))
+        inst_freq = torch.cat([phase[..., :1], advance], dim=-1) / math.pi
+        return torch.stack([log_mag, inst_freq], dim=1)
+
+    def normalise(self, raw: torch.Tensor) -> torch.Tensor:
+        """Raw encoding -> model space (channel 0 standardised by the corpus statistics)."""
+        log_mag = (raw[:, 0] - self.log_mag_mean) / self.log_mag_std
+        return torch.stack([log_mag, raw[:, 1]], dim=1)
+
+    def magnitude(self, rep: torch.Tensor) -> torch.Tensor:
+        """Linear magnitude [batch, freq, frames] of a normalised representation."""
+        return torch.clamp(torch.exp(rep[:, 0] * self.log_mag_std + self.log_mag_mean) - LOG_EPS, min=0.0)
+
+    def encode(self, audio: torch.Tensor) -> torch.Tensor:
+        """Audio [batch, samples] -> normalised representation [batch, 2, freq, frames]."""
+        return self.normalise(self.encode_raw(audio))
+
+    def decode(self, rep: torch.Tensor, length: int) -> torch.Tensor:
+        """Normalised representation -> audio [batch, length]: phase = cumsum of IF, then ISTFT."""
+        magnitude = self.magnitude(rep)
+        steps = rep[:, 1] * math.pi
+        advance = torch.cat([steps[..., :1], steps[..., 1:] + self._expected_advance(rep.device)], dim=-1)
+        phase = torch.cumsum(advance, dim=-1)
+        spec = torch.polar(magnitude, phase)
+        return torch.istft(spec, self.n_fft, self.hop_length, window=self._window(rep.device),
+                           center=True, length=length)
+
+    # -- normalisation statistics ----------------------------------------------------------------
+    def fit(self, raw: torch.Tensor) -> None:
+        """Set channel-0 statistics from raw encodings of the training corpus."""
+        log_mag = raw[:, 0].double()
+        self.log_mag_mean = float(log_mag.mean())
+        self.log_mag_std = max(float(log_mag.std()), 1e-3)
+
+    def state_dict(self) -> dict:
+        """Plain numbers that rebuild this representation (saved in checkpoints and runs)."""
+        return {"sample_rate": self.sample_rate, "n_fft": self.n_fft, "hop_length": self.hop_length,
+                "log_mag_mean": self.log_mag_mean, "log_mag_std": self.log_mag_std}
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> "Representation":
+        return cls(**state)
+
+    @classmethod
+    def from_config(cls, config) -> "Representation":
+        """Representation with default statistics from a TrainingConfig's representation table."""
+        rep = config.representation
+        return cls(rep.sample_rate, rep.n_fft, rep.hop_length)
