@@ -1,0 +1,152 @@
+"""The combined loss: MR-STFT equal to auraloss (the oracle), finite on silence, weights applied."""
+import math
+
+import auraloss
+import pytest
+import torch
+
+from distill_engine import (
+    KLLossConfig,
+    LossConfig,
+    ReconLossConfig,
+    Representation,
+    STFTLossConfig,
+    compute_combined_loss,
+    create_stft_loss,
+    kl_weight_at,
+)
+
+RESOLUTION_SETS = [
+    ((512, 1024, 2048), (128, 256, 512), (512, 1024, 2048)),
+    ((1024, 2048, 512), (120, 240, 50), (600, 1200, 240)),
+    ((256,), (64,), (200,)),
+    ((128, 4096), (32, 1024), (128, 3000)),
+]
+
+
+def audio_pair(batch=3, samples=16000, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    t = torch.arange(samples) / 16000
+    target = torch.sin(2 * math.pi * 330 * t) * torch.exp(-3 * t) + 0.05 * torch.randn(batch, samples, generator=gen)
+    pred = target + 0.2 * torch.randn(batch, samples, generator=gen)
+    return pred, target
+
+
+@pytest.mark.parametrize("fft,hop,win", RESOLUTION_SETS)
+def test_stft_loss_equals_auraloss(fft, hop, win):
+    pred, target = audio_pair()
+    config = LossConfig(stft=STFTLossConfig(fft_sizes=fft, hop_sizes=hop, win_lengths=win))
+    ours = create_stft_loss(config, "cpu")(pred, target)
+    oracle = auraloss.freq.MultiResolutionSTFTLoss(list(fft), list(hop), list(win))(pred.unsqueeze(1), target.unsqueeze(1))
+    assert ours.dim() == 0
+    assert abs(float(ours) - float(oracle)) <= 1e-4 * abs(float(oracle))
+
+
+def test_stft_loss_gradient_equals_auraloss():
+    pred, target = audio_pair(batch=2, samples=8000)
+    ours_in = pred.clone().requires_grad_(True)
+    theirs_in = pred.clone().requires_grad_(True)
+    create_stft_loss(LossConfig())(ours_in, target).backward()
+    auraloss.freq.MultiResolutionSTFTLoss([512, 1024, 2048], [128, 256, 512], [512, 1024, 2048])(
+        theirs_in.unsqueeze(1), target.unsqueeze(1)).backward()
+    assert torch.allclose(ours_in.grad, theirs_in.grad, rtol=1e-3, atol=1e-9)
+
+
+def test_stft_loss_is_zero_for_identical_audio_and_grows_with_error():
+    _, target = audio_pair()
+    loss = create_stft_loss(LossConfig())
+    assert float(loss(target, target)) < 1e-6
+    small = float(loss(target + 0.01 * torch.randn_like(target), target))
+    large = float(loss(target + 0.5 * torch.randn_like(target), target))
+    assert 0 < small < large
+
+
+def test_gradients_finite_on_silent_input_and_target():
+    rep = Representation(16000, 1024, 256)
+    silent = torch.zeros(2, 8000)
+    target = rep.encode(silent)
+    recon = target.clone().requires_grad_(True)
+    mu = torch.zeros(2, 8, requires_grad=True)
+    logvar = torch.zeros(2, 8, requires_grad=True)
+    out = compute_combined_loss(recon, target, mu, logvar, LossConfig(), 0.01, representation=rep, target_audio=silent)
+    out["total_loss"].backward()
+    assert all(torch.isfinite(v) for v in out.values())
+    for tensor in (recon, mu, logvar):
+        assert torch.isfinite(tensor.grad).all()
+    audio = torch.zeros(2, 8000, requires_grad=True)
+    create_stft_loss(LossConfig())(audio, torch.zeros(2, 8000)).backward()
+    assert torch.isfinite(audio.grad).all()
+
+
+def test_combined_loss_keys_and_weighting():
+    rep = Representation(16000, 512, 128)
+    pred_audio, target_audio = audio_pair(batch=2, samples=8000)
+    target, recon = rep.encode(target_audio), rep.encode(pred_audio)
+    gen = torch.Generator().manual_seed(1)
+    mu, logvar = torch.randn(2, 16, generator=gen), 0.1 * torch.randn(2, 16, generator=gen)
+    config = LossConfig(stft=STFTLossConfig(weight=2.0), reconstruction=ReconLossConfig(weight=0.5, magnitude_weight=1.5, if_weight=0.25),
+                        kl=KLLossConfig(free_bits=0.0))
+    out = compute_combined_loss(recon, target, mu, logvar, config, 0.3, representation=rep, target_audio=target_audio)
+    assert set(out) == {"total_loss", "stft_loss", "mag_recon_loss", "if_recon_loss", "kl_loss", "recon_loss"}
+    assert torch.isclose(out["mag_recon_loss"], (recon[:, 0] - target[:, 0]).abs().mean())
+    assert torch.isclose(out["recon_loss"], 0.5 * (1.5 * out["mag_recon_loss"] + 0.25 * out["if_recon_loss"]))
+    expected_kl = (0.5 * (mu**2 + logvar.exp() - 1 - logvar)).sum(1).mean()
+    assert torch.isclose(out["kl_loss"], expected_kl)
+    assert torch.isclose(out["total_loss"], 2.0 * out["stft_loss"] + out["recon_loss"] + 0.3 * out["kl_loss"])
+    oracle = auraloss.freq.MultiResolutionSTFTLoss([512, 1024, 2048], [128, 256, 512], [512, 1024, 2048])(
+        rep.decode(recon, 8000).unsqueeze(1), target_audio.unsqueeze(1))
+    assert abs(float(out["stft_loss"]) - float(oracle)) <= 1e-4 * float(oracle)
+
+
+def test_if_loss_is_weighted_by_target_magnitude():
+    rep = Representation(16000, 512, 128)
+    _, target_audio = audio_pair(batch=1, samples=8000)
+    target = rep.encode(target_audio)
+    magnitude = rep.magnitude(target)
+    loud = magnitude >= magnitude.median()
+    error_loud, error_quiet = target.clone(), target.clone()
+    error_loud[:, 1][loud] += 0.1
+    error_quiet[:, 1][~loud] += 0.1
+    mu = logvar = torch.zeros(1, 4)
+
+    def if_loss(recon):
+        return float(compute_combined_loss(recon, target, mu, logvar, LossConfig(), 0.0, representation=rep,
+                                           target_audio=target_audio)["if_recon_loss"])
+
+    assert if_loss(error_loud) > 3 * if_loss(error_quiet)
+    weights = magnitude / magnitude.mean()
+    assert abs(if_loss(error_loud) - float((weights * loud * 0.1).mean())) < 1e-5
+
+
+def test_free_bits_clamp_each_dimension():
+    mu = torch.zeros(4, 10)
+    mu[:, 0] = 2.0  # one dimension carries 2 nats, the rest none
+    logvar = torch.zeros(4, 10)
+    target = Representation(16000, 256, 64).encode(torch.zeros(4, 2000))
+    out = compute_combined_loss(target, target, mu, logvar, LossConfig(kl=KLLossConfig(free_bits=0.5)), 1.0,
+                                representation=Representation(16000, 256, 64))
+    assert abs(float(out["kl_loss"]) - (2.0 + 9 * 0.5)) < 1e-5
+
+
+def test_default_signature_works_without_representation():
+    target = Representation(16000, 1024, 256).encode(audio_pair(batch=2, samples=8000)[1])
+    out = compute_combined_loss(target + 0.1, target, torch.zeros(2, 4), torch.zeros(2, 4), LossConfig(), 0.0)
+    assert float(out["stft_loss"]) > 0 and torch.isfinite(out["total_loss"])
+
+
+def test_kl_schedule_is_linear_warmup_then_constant():
+    kl = KLLossConfig(weight_max=0.01, warmup_fraction=0.3)
+    assert kl_weight_at(0, 1000, kl) == 0.0
+    assert kl_weight_at(150, 1000, kl) == pytest.approx(0.005)
+    assert kl_weight_at(300, 1000, kl) == pytest.approx(0.01)
+    assert kl_weight_at(999, 1000, kl) == pytest.approx(0.01)
+    assert kl_weight_at(0, 1000, KLLossConfig(weight_max=0.02, warmup_fraction=0.0)) == 0.02
+
+
+def test_nonfinite_total_is_visible_without_host_sync():
+    rep = Representation(16000, 256, 64)
+    target = rep.encode(audio_pair(batch=1, samples=4000)[1])
+    recon = target.clone()
+    recon[0, 0, 3, 3] = float("nan")
+    out = compute_combined_loss(recon, target, torch.zeros(1, 4), torch.zeros(1, 4), LossConfig(), 0.0, representation=rep)
+    assert not bool(torch.isfinite(out["total_loss"]))
