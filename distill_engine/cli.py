@@ -1,0 +1,162 @@
+"""`distill-train`: train on a folder of sounds from a terminal, or continue a run.
+
+Exit codes: 0 completed, 1 failed or diverged-stopped, 2 bad usage / invalid config / unusable
+corpus or checkpoint, 130 interrupted (Ctrl-C; a checkpoint is written first).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import signal
+import sys
+from pathlib import Path
+
+from .config import TrainingConfig, load_config
+from .config_validation import ConfigError, validate
+from .errors import DistillError
+from .events import Callback
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _fmt(value: float) -> str:
+    return "   n/a" if not math.isfinite(value) else f"{value:.4f}"
+
+
+class TerminalReporter(Callback):
+    """Prints the run to a terminal: summary, a progress bar, one line per epoch, warnings."""
+
+    def __init__(self, out=sys.stdout, progress: bool | None = None):
+        self.out = out
+        self.progress = out.isatty() if progress is None else progress
+        self._bar_shown = False
+
+    def _print(self, text: str = "") -> None:
+        if self._bar_shown:
+            self.out.write("\r\033[K")
+            self._bar_shown = False
+        print(text, file=self.out, flush=True)
+
+    def on_run_started(self, trainer, e):
+        verb = "Resuming" if e.start_step else "Starting"
+        self._print(f"{verb} run {e.run_id} on {e.device} ({e.parameter_count:,} parameters, "
+                    f"{e.steps_per_epoch} steps of batch {e.batch_size} per epoch)")
+        self._print(e.config_summary)
+        self._print(e.corpus_summary)
+
+    def on_step(self, trainer, e):
+        if not self.progress:
+            return
+        width = 30
+        in_epoch = (e.step - 1) % max(trainer.steps_per_epoch, 1) + 1
+        filled = int(width * in_epoch / max(trainer.steps_per_epoch, 1))
+        self.out.write(f"\repoch {e.epoch} [{'#' * filled}{'.' * (width - filled)}] step {e.step}/{e.total_steps} "
+                       f"loss {e.train_loss:.4f} ({1 / max(e.step_time_s, 1e-9):.1f} steps/s)")
+        self.out.flush()
+        self._bar_shown = True
+
+    def on_epoch(self, trainer, e):
+        self._print(
+            f"epoch {e.epoch:>4}/{e.total_epochs}  train {_fmt(e.train_loss)} (stft {_fmt(e.train_stft_loss)} "
+            f"mag {_fmt(e.train_mag_recon_loss)} if {_fmt(e.train_if_recon_loss)} kl {_fmt(e.train_kl_loss)})  "
+            f"val {_fmt(e.val_loss)} (stft {_fmt(e.val_stft_loss)} mag {_fmt(e.val_mag_recon_loss)} "
+            f"if {_fmt(e.val_if_recon_loss)} kl {_fmt(e.val_kl_loss)})  mrstft {_fmt(e.val_mrstft_distance)}  "
+            f"kl-raw {_fmt(e.kl_divergence)}  eta {e.eta_seconds:.0f}s")
+
+    def on_divergence(self, trainer, e):
+        losses = " -> ".join(f"{v:.4f}" for v in e.streak_losses)
+        bar = "!" * 78
+        self._print(f"{bar}\n!! DIVERGENCE WARNING: {e.monitored} has risen for {e.patience} consecutive epochs "
+                    f"(epochs {e.streak_epochs[0]}-{e.streak_epochs[-1]}: {losses})\n"
+                    f"!! Consider stopping (Ctrl-C keeps a checkpoint) and lowering the learning rate.\n{bar}")
+
+    def on_non_finite(self, trainer, e):
+        self._print(f"warning: step {e.step} had a non-finite loss or gradient and was skipped "
+                    f"({e.consecutive} in a row, {e.total_skipped} in total)")
+
+    def on_run_finished(self, trainer, e):
+        best = f"{e.best_loss:.4f}" if math.isfinite(e.best_loss) else "n/a"
+        self._print(f"\nRun {e.status}: {e.reason}\n  epochs done   {e.epochs_done}\n  steps         {e.step}\n"
+                    f"  best loss     {best}\n  elapsed       {e.elapsed_seconds:.1f} s\n"
+                    f"  best weights  {e.best_checkpoint or 'none'}\n  run folder    {e.run_dir}")
+
+
+class StopOnDivergence(Callback):
+    def on_divergence(self, trainer, e):
+        trainer.request_stop("diverged-stopped", f"{e.monitored} rose for {e.patience} consecutive epochs")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="distill-train", description="Train a Distill model on a folder of sounds.")
+    parser.add_argument("corpus", nargs="?", help="folder of audio files (not needed with --resume)")
+    parser.add_argument("--config", type=Path, help="TOML config file (defaults for missing fields)")
+    parser.add_argument("--epochs", type=int, help="number of epochs (overrides the config)")
+    parser.add_argument("--runs-dir", type=Path, help="where run folders go (default: $DISTILL_DATA_DIR/runs "
+                                                        "or the per-user data directory)")
+    parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (overrides the config)")
+    parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue this run from its latest checkpoint")
+    parser.add_argument("--stop-on-divergence", action="store_true", help="stop (status diverged-stopped) "
+                                                                           "when a divergence warning fires")
+    return parser
+
+
+def _config_from_args(args, parser) -> TrainingConfig:
+    config = load_config(args.config) if args.config else TrainingConfig()
+    if args.epochs is not None:
+        config.epochs = args.epochs
+    if args.device is not None:
+        config.device = args.device
+    problems = validate(config)
+    if problems:
+        raise ConfigError(problems, source="command line")
+    return config
+
+
+def main(argv=None) -> int:
+    from .trainer import Trainer  # torch loads here, after argument errors are reported
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.resume is None and args.corpus is None:
+        parser.error("give a CORPUS folder, or --resume RUN_DIR to continue a run")
+    callbacks = [TerminalReporter()] + ([StopOnDivergence()] if args.stop_on_divergence else [])
+    try:
+        if args.resume is not None:
+            if args.config is not None or args.corpus is not None:
+                parser.error("--resume takes the corpus and config from the run folder; give only --epochs/--device")
+            trainer = Trainer.resume(args.resume, epochs=args.epochs, callbacks=callbacks, device=args.device)
+            problems = validate(trainer.config)
+            if problems:
+                raise ConfigError(problems, source=str(args.resume / "config.toml"))
+        else:
+            trainer = Trainer(_config_from_args(args, parser), args.corpus, runs_dir=args.runs_dir, callbacks=callbacks)
+    except DistillError as exc:
+        print(f"distill-train: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    interrupted = []
+
+    def on_sigint(signum, frame):
+        if interrupted:  # a second Ctrl-C stops without waiting
+            raise KeyboardInterrupt
+        interrupted.append(True)
+        print("\nStopping after this step and writing a checkpoint (Ctrl-C again to abort)...", file=sys.stderr)
+        trainer.request_stop("stopped", "interrupted by Ctrl-C")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        result = trainer.run()
+    except DistillError as exc:
+        print(f"distill-train: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if result.status == "completed" else EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
