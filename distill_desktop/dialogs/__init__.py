@@ -1,0 +1,5 @@
+"""Dialogs of the Distill desktop app: the divergence decision and the error report."""
+from .divergence_dialog import KEEP, ROLLBACK, STOP, DivergenceDialog
+from .error_dialog import ErrorDialog, show_error
+
+__all__ = ["DivergenceDialog", "ErrorDialog", "KEEP", "ROLLBACK", "STOP", "show_error"]

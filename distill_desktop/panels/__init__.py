@@ -1,0 +1,1 @@
+"""Panels of the Distill main window: each a QWidget over one engine object, testable alone."""

@@ -1,0 +1,290 @@
+"""The corpus panel: choose a folder of sounds and see what the engine makes of it.
+
+Loading decodes audio (seconds for a real folder), so `load_corpus` runs on a QThread; the panel
+shows the engine's `CorpusReport` (files used, duration, train/validation split, every skipped file
+with its reason) or the `CorpusError` message. Only the report crosses back to the GUI thread.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import threading
+import traceback
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, QThread, QTimer, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from distill_engine.config import TrainingConfig
+from distill_engine.corpus import CorpusReport, load_corpus
+from distill_engine.errors import CorpusError
+
+# Fields of the config that change what load_corpus produces; other edits do not reload.
+_CORPUS_FIELDS = ("representation", "chunk_duration", "validation_fraction", "seed")
+_RELOAD_DELAY_MS = 400
+
+# Threads still running after their panel went away: kept referenced so Python never destroys a
+# running QThread ("QThread: Destroyed while thread is still running").
+_RUNNING: set["_LoadThread"] = set()
+
+
+class _Cancelled(Exception):
+    """Raised from the progress callback to abandon a load nobody wants any more."""
+
+
+class _LoadThread(QThread):
+    """Runs engine load_corpus once; reports through signals tagged with the load's generation."""
+
+    progress = Signal(int, int, int, str)  # generation, done, total, path
+    loaded = Signal(int, object)  # generation, CorpusReport
+    failed = Signal(int, str, str)  # generation, message, traceback ("" for a CorpusError)
+
+    def __init__(self, generation: int, folder: str, config: TrainingConfig) -> None:
+        super().__init__()
+        self.generation, self.folder, self.config = generation, folder, config
+        self.cancel = threading.Event()
+
+    def run(self) -> None:
+        def progress(done: int, total: int, path: str) -> None:
+            if self.cancel.is_set():
+                raise _Cancelled
+            self.progress.emit(self.generation, done, total, path)
+
+        try:
+            corpus = load_corpus(self.folder, self.config, progress=progress)
+        except _Cancelled:
+            return
+        except CorpusError as exc:
+            self.failed.emit(self.generation, str(exc), "")
+        except Exception as exc:  # an engine bug: report it loudly with its traceback
+            self.failed.emit(self.generation, f"Loading the corpus failed: {type(exc).__name__}: {exc}",
+                             traceback.format_exc())
+        else:
+            self.loaded.emit(self.generation, corpus.report)
+
+
+class CorpusPanel(QWidget):
+    """Pick the corpus folder; the engine's report of it is loaded off the GUI thread."""
+
+    folder_changed = Signal(str)
+    report_ready = Signal(object)  # CorpusReport
+    load_failed = Signal(str)  # the engine's CorpusError message (or an unexpected error's summary)
+
+    def __init__(self, config: TrainingConfig | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._config = copy.deepcopy(config) if config is not None else TrainingConfig()
+        self._folder = ""
+        self._demo_folder = ""
+        self._report: CorpusReport | None = None
+        self._error_details = ""
+        self._generation = 0
+        self._threads: set[_LoadThread] = set()
+        self._reload_timer = QTimer(self, singleShot=True, interval=_RELOAD_DELAY_MS)
+        self._reload_timer.timeout.connect(self.reload)
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+
+        self.folder_label = QLabel("No corpus folder chosen")
+        self.folder_label.setWordWrap(True)
+        self.choose_button = QPushButton("Choose folder…")
+        self.choose_button.clicked.connect(self._choose_folder)
+        self.demo_button = QPushButton("Use demo corpus")
+        self.demo_button.setEnabled(False)
+        self.demo_button.clicked.connect(lambda: self.set_folder(self._demo_folder))
+        self.status_label = QLabel()
+        self.status_label.setWordWrap(True)
+        self.summary_label = QLabel()
+        self.summary_label.setWordWrap(True)
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color: #d32f2f;")
+        self.error_label.hide()
+        self.skipped_label = QLabel()
+        self.skipped_table = QTableWidget(0, 2)
+        self.skipped_table.setHorizontalHeaderLabels(["File", "Reason"])
+        self.skipped_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.skipped_table.verticalHeader().hide()
+        header = self.skipped_table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.choose_button)
+        buttons.addWidget(self.demo_button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.folder_label)
+        layout.addLayout(buttons)
+        for widget in (self.status_label, self.summary_label, self.error_label, self.skipped_label):
+            layout.addWidget(widget)
+        layout.addWidget(self.skipped_table, 1)
+        layout.addStretch(0)  # keeps the labels together at the top while the table is hidden
+        self._show_report(None)
+
+    # --- public API -----------------------------------------------------------------------------
+
+    def folder(self) -> str:
+        return self._folder
+
+    def report(self) -> CorpusReport | None:
+        """The report of the last successful load of the current folder (None while loading/failed)."""
+        return self._report
+
+    def error_details(self) -> str:
+        """The traceback of the last unexpected load failure ("" for a CorpusError or none)."""
+        return self._error_details
+
+    def is_loading(self) -> bool:
+        return any(t.generation == self._generation for t in self._threads)
+
+    def set_demo_folder(self, path: str | os.PathLike[str]) -> None:
+        """Enable "Use demo corpus", which chooses `path`."""
+        self._demo_folder = os.fspath(path)
+        self.demo_button.setEnabled(bool(self._demo_folder))
+        self.demo_button.setToolTip(self._demo_folder)
+
+    def set_config(self, config: TrainingConfig) -> None:
+        """Use `config` for the next load; reload (debounced) if it changes how the corpus is cut."""
+        old, self._config = self._config, copy.deepcopy(config)
+        if self._folder and any(getattr(old, f) != getattr(config, f) for f in _CORPUS_FIELDS):
+            self._reload_timer.start()
+
+    def set_folder(self, path: str | os.PathLike[str]) -> None:
+        """Choose the corpus folder and start loading its report in the background."""
+        folder = os.fspath(path)
+        changed = folder != self._folder
+        self._folder = folder
+        self.folder_label.setText(f"Corpus folder: {folder}")
+        self.folder_label.setToolTip(folder)
+        if changed:
+            self.folder_changed.emit(folder)
+        self.reload()
+
+    def reload(self) -> None:
+        """Load the current folder again (abandoning any load in progress)."""
+        self._reload_timer.stop()
+        if not self._folder:
+            return
+        self._cancel_all()
+        self._generation += 1
+        thread = _LoadThread(self._generation, self._folder, copy.deepcopy(self._config))
+        thread.progress.connect(self._on_progress)
+        thread.loaded.connect(self._on_loaded)
+        thread.failed.connect(self._on_failed)
+        thread.finished.connect(self._on_thread_finished)  # queued: runs on the GUI thread
+        self._threads.add(thread)
+        _RUNNING.add(thread)
+        self._report = None
+        self._error_details = ""
+        self._show_report(None)
+        self.status_label.setText(f"Loading {Path(self._folder).name or self._folder}…")
+        thread.start()
+
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """Abandon any load and wait for its thread; call before the window closes. True if all stopped."""
+        self._reload_timer.stop()
+        self._cancel_all()
+        stopped = all(t.wait(timeout_ms) for t in list(self._threads))
+        for thread in list(self._threads):
+            if thread.isFinished():
+                self._forget(thread)
+        return stopped
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        self.shutdown()
+        super().closeEvent(event)
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _cancel_all(self) -> None:
+        for thread in self._threads:
+            thread.cancel.set()
+
+    def _choose_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose the corpus folder", self._folder)
+        if path:
+            self.set_folder(path)
+
+    def _on_thread_finished(self) -> None:
+        thread = self.sender()
+        if isinstance(thread, _LoadThread):
+            thread.wait()  # finished is emitted just before run() returns; this wait is immediate
+            self._forget(thread)
+
+    def _forget(self, thread: _LoadThread) -> None:
+        if thread in self._threads:
+            self._threads.discard(thread)
+            _RUNNING.discard(thread)
+            thread.deleteLater()
+
+    def _on_progress(self, generation: int, done: int, total: int, path: str) -> None:
+        if generation == self._generation:
+            self.status_label.setText(f"Loading… {done}/{total} files ({Path(path).name})")
+
+    def _on_loaded(self, generation: int, report: CorpusReport) -> None:
+        if generation != self._generation:
+            return
+        self._report = report
+        self.status_label.setText("")
+        self._show_report(report)
+        self.report_ready.emit(report)
+
+    def _on_failed(self, generation: int, message: str, details: str) -> None:
+        if generation != self._generation:
+            return
+        self._error_details = details
+        self.status_label.setText("")
+        self._show_report(None)
+        self.error_label.setText(message)
+        self.error_label.setToolTip(details)
+        self.error_label.show()
+        self.load_failed.emit(message)
+
+    def _show_report(self, report: CorpusReport | None) -> None:
+        self.error_label.hide()
+        self.skipped_table.setRowCount(0)
+        if report is None:
+            self.summary_label.setText("")
+            self.skipped_label.setText("")
+            self.skipped_table.hide()
+            return
+        n_train = sum(1 for u in report.used if u.split == "train")
+        n_used = len(report.used)
+        self.summary_label.setText(
+            f"{n_used} file{'s' if n_used != 1 else ''} used, {_duration(report.total_duration_s)} in total\n"
+            f"{n_train} training file{'s' if n_train != 1 else ''}, {n_used - n_train} validation "
+            f"file{'s' if n_used - n_train != 1 else ''} "
+            f"({report.n_train_chunks} training chunks, {report.n_val_chunks} validation chunks)")
+        self.skipped_label.setText(f"{len(report.skipped)} file{'s' if len(report.skipped) != 1 else ''} "
+                                   "skipped" + (":" if report.skipped else ""))
+        self.skipped_table.setVisible(bool(report.skipped))
+        self.skipped_table.setRowCount(len(report.skipped))
+        for row, skipped in enumerate(report.skipped):
+            name = QTableWidgetItem(_relative(skipped.path, report.folder))
+            name.setToolTip(skipped.path)
+            reason = QTableWidgetItem(skipped.reason)
+            reason.setToolTip(skipped.reason)
+            self.skipped_table.setItem(row, 0, name)
+            self.skipped_table.setItem(row, 1, reason)
+
+    def skipped_rows(self) -> list[tuple[str, str]]:
+        """(file, reason) of every row of the skipped-files table, as shown."""
+        return [(self.skipped_table.item(r, 0).text(), self.skipped_table.item(r, 1).text())
+                for r in range(self.skipped_table.rowCount())]
+
+
+def _relative(path: str, folder: str) -> str:
+    try:
+        return Path(path).relative_to(folder).as_posix()
+    except ValueError:
+        return path
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
