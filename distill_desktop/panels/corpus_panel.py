@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from distill_engine.config import TrainingConfig
-from distill_engine.corpus import CorpusReport, load_corpus
 from distill_engine.errors import CorpusError
 
 # Fields of the config that change what load_corpus produces; other edits do not reload.
@@ -52,6 +51,8 @@ class _LoadThread(QThread):
             self.progress.emit(self.generation, done, total, path)
 
         try:
+            from distill_engine.corpus import load_corpus  # imports torch: on this thread, not at start-up
+
             corpus = load_corpus(self.folder, self.config, progress=progress)
         except _Cancelled:
             return
@@ -76,7 +77,7 @@ class CorpusPanel(QWidget):
         self._config = copy.deepcopy(config) if config is not None else TrainingConfig()
         self._folder = ""
         self._demo_folder = ""
-        self._report: CorpusReport | None = None
+        self._report = None  # the last CorpusReport
         self._error_details = ""
         self._generation = 0
         self._threads: set[_LoadThread] = set()
@@ -128,7 +129,7 @@ class CorpusPanel(QWidget):
     def folder(self) -> str:
         return self._folder
 
-    def report(self) -> CorpusReport | None:
+    def report(self):
         """The report of the last successful load of the current folder (None while loading/failed)."""
         return self._report
 
@@ -223,7 +224,7 @@ class CorpusPanel(QWidget):
         if generation == self._generation:
             self.status_label.setText(f"Loading… {done}/{total} files ({Path(path).name})")
 
-    def _on_loaded(self, generation: int, report: CorpusReport) -> None:
+    def _on_loaded(self, generation: int, report) -> None:
         if generation != self._generation:
             return
         self._report = report
@@ -242,7 +243,7 @@ class CorpusPanel(QWidget):
         self.error_label.show()
         self.load_failed.emit(message)
 
-    def _show_report(self, report: CorpusReport | None) -> None:
+    def _show_report(self, report) -> None:
         self.error_label.hide()
         self.skipped_table.setRowCount(0)
         if report is None:

@@ -127,7 +127,7 @@ def test_closing_during_a_load_abandons_it_and_waits_for_the_thread(qtbot, tmp_p
             progress(done, total, path)
         return load_corpus(folder, config, progress=hold)
 
-    monkeypatch.setattr(corpus_panel, "load_corpus", held_load)
+    monkeypatch.setattr("distill_engine.corpus.load_corpus", held_load)
     panel = CorpusPanel(TrainingConfig(chunk_duration=0.5))
     outcomes = []
     panel.report_ready.connect(outcomes.append)
