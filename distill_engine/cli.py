@@ -6,7 +6,6 @@ corpus or checkpoint, 130 interrupted (Ctrl-C; a checkpoint is written first).
 from __future__ import annotations
 
 import argparse
-import math
 import signal
 import sys
 from pathlib import Path
@@ -15,12 +14,9 @@ from .config import TrainingConfig, load_config
 from .config_validation import ConfigError, validate
 from .errors import DistillError
 from .events import Callback
+from .reporting import fmt_loss, format_divergence, format_duration, format_epoch_line
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-def _fmt(value: float) -> str:
-    return "   n/a" if not math.isfinite(value) else f"{value:.4f}"
 
 
 class TerminalReporter(Callback):
@@ -56,18 +52,11 @@ class TerminalReporter(Callback):
         self._bar_shown = True
 
     def on_epoch(self, trainer, e):
-        self._print(
-            f"epoch {e.epoch:>4}/{e.total_epochs}  train {_fmt(e.train_loss)} (stft {_fmt(e.train_stft_loss)} "
-            f"mag {_fmt(e.train_mag_recon_loss)} if {_fmt(e.train_if_recon_loss)} kl {_fmt(e.train_kl_loss)})  "
-            f"val {_fmt(e.val_loss)} (stft {_fmt(e.val_stft_loss)} mag {_fmt(e.val_mag_recon_loss)} "
-            f"if {_fmt(e.val_if_recon_loss)} kl {_fmt(e.val_kl_loss)})  mrstft {_fmt(e.val_mrstft_distance)}  "
-            f"kl-raw {_fmt(e.kl_divergence)}  eta {e.eta_seconds:.0f}s")
+        self._print(format_epoch_line(e))
 
     def on_divergence(self, trainer, e):
-        losses = " -> ".join(f"{v:.4f}" for v in e.streak_losses)
         bar = "!" * 78
-        self._print(f"{bar}\n!! DIVERGENCE WARNING: {e.monitored} has risen for {e.patience} consecutive epochs "
-                    f"(epochs {e.streak_epochs[0]}-{e.streak_epochs[-1]}: {losses})\n"
+        self._print(f"{bar}\n!! DIVERGENCE WARNING: {format_divergence(e)}\n"
                     f"!! Consider stopping (Ctrl-C keeps a checkpoint) and lowering the learning rate.\n{bar}")
 
     def on_non_finite(self, trainer, e):
@@ -75,9 +64,8 @@ class TerminalReporter(Callback):
                     f"({e.consecutive} in a row, {e.total_skipped} in total)")
 
     def on_run_finished(self, trainer, e):
-        best = f"{e.best_loss:.4f}" if math.isfinite(e.best_loss) else "n/a"
         self._print(f"\nRun {e.status}: {e.reason}\n  epochs done   {e.epochs_done}\n  steps         {e.step}\n"
-                    f"  best loss     {best}\n  elapsed       {e.elapsed_seconds:.1f} s\n"
+                    f"  best loss     {fmt_loss(e.best_loss)}\n  elapsed       {format_duration(e.elapsed_seconds)}\n"
                     f"  best weights  {e.best_checkpoint or 'none'}\n  run folder    {e.run_dir}")
 
 

@@ -1,0 +1,161 @@
+"""MainWindow: composes the panels, the toolbar and the status bar, and remembers settings."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QTabWidget, QToolBar, QVBoxLayout, QWidget
+
+from distill_engine.config import TrainingConfig, config_from_dict, config_to_dict
+from distill_engine.errors import DistillError
+
+from . import paths
+from .panels.config_editor import ConfigEditorPanel
+from .panels.contributions import ContributionPanel
+from .panels.corpus_panel import CorpusPanel
+from .panels.log_panel import LogPanel
+from .panels.loss_plot import LossPlotPanel
+from .status_bar import TrainingStatus
+from .training_controller import TrainingController
+from .worker import RunRequest
+
+
+class MainWindow(QMainWindow):
+    """The Distill window: corpus and loss config on the left, live plots and log on the right."""
+
+    def __init__(self, settings: QSettings | None = None, runs_dir: Path | None = None):
+        super().__init__()
+        self.setWindowTitle("Distill")
+        self.settings = settings or QSettings(str(paths.settings_file()), QSettings.IniFormat)
+        self.runs_dir = Path(runs_dir) if runs_dir else paths.runs_dir()
+        config = self._restored_config()
+
+        self.corpus_panel = CorpusPanel(config)
+        self.corpus_panel.set_demo_folder(str(paths.demo_corpus_dir()))
+        self.config_editor = ConfigEditorPanel(config)
+        self.plot_panel = LossPlotPanel()
+        self.contribution_panel = ContributionPanel(config.loss)
+        self.log_panel = LogPanel()
+        self.status = TrainingStatus()
+        self.controller = TrainingController(self, self.plot_panel, self.contribution_panel, self.log_panel,
+                                             self.status, parent=self)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.corpus_panel)
+        left_layout.addWidget(self.config_editor, 1)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.plot_panel, "Loss curves")
+        self.tabs.addTab(self.contribution_panel, "Contributions")
+        self.tabs.addTab(self.log_panel, "Log")
+        splitter = QSplitter(Qt.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(self.tabs)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([430, 850])
+        self.setCentralWidget(splitter)
+        self.statusBar().addPermanentWidget(self.status, 1)
+        self._build_toolbar()
+
+        self.config_editor.validity_changed.connect(self._update_actions)
+        self.config_editor.config_changed.connect(self.corpus_panel.set_config)
+        self.config_editor.config_changed.connect(lambda cfg: self.contribution_panel.set_loss_config(cfg.loss))
+        self.corpus_panel.report_ready.connect(self._update_actions)
+        self.corpus_panel.load_failed.connect(self._update_actions)
+        self.corpus_panel.folder_changed.connect(self._update_actions)
+        self.controller.running_changed.connect(self._update_actions)
+
+        self._restore_geometry()
+        corpus = self.settings.value("corpus", "") or str(paths.demo_corpus_dir())
+        self.corpus_panel.set_folder(corpus)
+        self._update_actions()
+
+    # -- toolbar -----------------------------------------------------------------------------------
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Training", movable=False)
+        bar.setToolButtonStyle(Qt.ToolButtonTextOnly)
+        self.addToolBar(bar)
+        self.train_action = QAction("▶ Train", self, shortcut=QKeySequence("Ctrl+Return"))
+        self.pause_action = QAction("❚❚ Pause", self, shortcut=QKeySequence("Ctrl+P"))
+        self.stop_action = QAction("■ Stop", self, shortcut=QKeySequence("Ctrl+."))
+        self.train_action.triggered.connect(self.start_training)
+        self.pause_action.triggered.connect(self._toggle_pause)
+        self.stop_action.triggered.connect(self.controller.stop)
+        for action in (self.train_action, self.pause_action, self.stop_action):
+            bar.addAction(action)
+
+    def _update_actions(self, *_args) -> None:
+        running = self.controller.is_running()
+        has_corpus = bool(self.corpus_panel.folder()) and not self._corpus_unusable()
+        ready = self.config_editor.is_valid() and has_corpus and not running
+        self.train_action.setEnabled(ready)
+        reason = ("" if ready else "training is running" if running else
+                  "fix the marked config fields first" if not self.config_editor.is_valid() else
+                  "choose a folder with usable audio")
+        self.train_action.setToolTip("Start training" if ready else f"Cannot train: {reason}")
+        self.pause_action.setEnabled(running)
+        self.stop_action.setEnabled(running)
+        if not running:
+            self.pause_action.setText("❚❚ Pause")
+
+    def _corpus_unusable(self) -> bool:
+        return self.corpus_panel.report() is None and bool(self.corpus_panel.error_label.text()) \
+            and not self.corpus_panel.is_loading()
+
+    def start_training(self) -> None:
+        """Train on the chosen corpus with the edited config (Train button)."""
+        config = self.config_editor.config()
+        if config is None or self.controller.is_running():
+            return
+        self.tabs.setCurrentWidget(self.plot_panel)
+        self.controller.start(RunRequest(config=config, corpus_folder=self.corpus_panel.folder(),
+                                         runs_dir=str(self.runs_dir)))
+
+    def _toggle_pause(self) -> None:
+        paused = self.controller.toggle_pause()
+        self.pause_action.setText("▶ Resume" if paused else "❚❚ Pause")
+
+    # -- settings and closing ---------------------------------------------------------------------
+    def _restored_config(self) -> TrainingConfig:
+        text = self.settings.value("config", "")
+        if text:
+            try:
+                return config_from_dict(json.loads(text))
+            except (ValueError, DistillError):
+                pass  # a config from another version: start from the defaults
+        return TrainingConfig()
+
+    def _restore_geometry(self) -> None:
+        geometry = self.settings.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1320, 820)
+
+    def save_settings(self) -> None:
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("corpus", self.corpus_panel.folder() or "")
+        config = self.config_editor.config()
+        if config is not None:
+            self.settings.setValue("config", json.dumps(config_to_dict(config)))
+        self.settings.sync()
+
+    def confirm_close(self) -> bool:
+        """Ask before stopping a run in progress (tests override this)."""
+        answer = QMessageBox.question(self, "Stop training?", "A run is in progress. Stop it (a checkpoint is "
+                                      "written first) and close Distill?", QMessageBox.Yes | QMessageBox.No)
+        return answer == QMessageBox.Yes
+
+    def closeEvent(self, event) -> None:
+        if self.controller.is_running():
+            if not self.confirm_close():
+                event.ignore()
+                return
+            self.status.set_state("Stopping and writing a checkpoint…")
+            self.controller.shutdown()
+        self.corpus_panel.shutdown()
+        self.save_settings()
+        event.accept()
