@@ -56,28 +56,33 @@ class Representation:
             self._windows[key] = torch.hann_window(self.n_fft, device=device, dtype=dtype)
         return self._windows[key]
 
-    def _expected_advance(self, device) -> torch.Tensor:
+    def _expected_advance(self, device, dtype=torch.float32) -> torch.Tensor:
         """Phase advance per hop of a sinusoid at each bin's centre frequency, shape [freq, 1]."""
-        key = str(device)
+        key = (str(device), dtype)
         if key not in self._advances:
             bins = torch.arange(self.n_freq, device=device, dtype=torch.float64)
             adv = wrap_phase(2 * math.pi * bins * self.hop_length / self.n_fft)
-            self._advances[key] = adv.to(torch.float32).unsqueeze(-1)
+            self._advances[key] = adv.to(dtype).unsqueeze(-1)
         return self._advances[key]
 
     # -- raw (unnormalised magnitude) encoding: what the corpus cache stores ---------------------
     def encode_raw(self, audio: torch.Tensor) -> torch.Tensor:
-        """Audio [batch, samples] -> [batch, 2, freq, frames] with channel 0 = log-magnitude."""
-        spec = torch.stft(audio, self.n_fft, self.hop_length, window=self._window(audio.device),
+        """Audio [batch, samples] (or [samples]) -> [batch, 2, freq, frames], channel 0 = log-magnitude."""
+        if audio.dim() == 1:
+            return self.encode_raw(audio.unsqueeze(0))[0]
+        spec = torch.stft(audio, self.n_fft, self.hop_length, window=self._window(audio.device, audio.dtype),
                           center=True, return_complex=True)
         log_mag = torch.log(spec.abs() + LOG_EPS)
         phase = torch.angle(spec)
-        advance = wrap_phase(phase[..., 1:] - phase[..., :-1] - self._expected_advance(audio.device))
+        expected = self._expected_advance(audio.device, phase.dtype)
+        advance = wrap_phase(phase[..., 1:] - phase[..., :-1] - expected)
         inst_freq = torch.cat([phase[..., :1], advance], dim=-1) / math.pi
         return torch.stack([log_mag, inst_freq], dim=1)
 
     def normalise(self, raw: torch.Tensor) -> torch.Tensor:
         """Raw encoding -> model space (channel 0 standardised by the corpus statistics)."""
+        if raw.dim() == 3:
+            return self.normalise(raw.unsqueeze(0))[0]
         log_mag = (raw[:, 0] - self.log_mag_mean) / self.log_mag_std
         return torch.stack([log_mag, raw[:, 1]], dim=1)
 
@@ -90,13 +95,19 @@ class Representation:
         return self.normalise(self.encode_raw(audio))
 
     def decode(self, rep: torch.Tensor, length: int) -> torch.Tensor:
-        """Normalised representation -> audio [batch, length]: phase = cumsum of IF, then ISTFT."""
+        """Normalised representation -> audio [batch, length]: phase = cumsum of IF, then ISTFT.
+
+        The cumulative sum runs in float64 and is wrapped before the ISTFT, so long files keep
+        their phase precision (a float32 sum over 10^5 frames would lose ~0.03 rad)."""
+        if rep.dim() == 3:
+            return self.decode(rep.unsqueeze(0), length)[0]
         magnitude = self.magnitude(rep)
-        steps = rep[:, 1] * math.pi
-        advance = torch.cat([steps[..., :1], steps[..., 1:] + self._expected_advance(rep.device)], dim=-1)
-        phase = torch.cumsum(advance, dim=-1)
+        steps = rep[:, 1].double() * math.pi
+        advance = torch.cat([steps[..., :1], steps[..., 1:] + self._expected_advance(rep.device, torch.float64)],
+                            dim=-1)
+        phase = wrap_phase(torch.cumsum(advance, dim=-1)).to(magnitude.dtype)
         spec = torch.polar(magnitude, phase)
-        return torch.istft(spec, self.n_fft, self.hop_length, window=self._window(rep.device),
+        return torch.istft(spec, self.n_fft, self.hop_length, window=self._window(rep.device, magnitude.dtype),
                            center=True, length=length)
 
     # -- normalisation statistics ----------------------------------------------------------------

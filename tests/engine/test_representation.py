@@ -70,3 +70,21 @@ def test_normalisation_statistics_fit_and_survive_state_dict():
     clone = Representation.from_state_dict(rep.state_dict())
     assert torch.equal(clone.encode(audio), rep.encode(audio))
     assert snr_db(audio[0], clone.decode(clone.encode(audio), 24000)[0]) >= 30.0
+
+
+def test_long_recording_keeps_its_phase_precision():
+    gen = torch.Generator().manual_seed(3)
+    n = SR * 120  # two minutes: ~7500 frames of phase to accumulate
+    t = torch.arange(n, dtype=torch.float64) / SR
+    audio = (0.4 * torch.sin(2 * math.pi * 3_517.3 * t) + 0.02 * torch.randn(n, generator=gen, dtype=torch.float64))
+    audio = audio.float().unsqueeze(0)
+    rep = Representation(SR, 1024, 256)
+    assert snr_db(audio[0], rep.decode(rep.encode(audio), n)[0]) >= 30.0
+
+
+def test_float64_and_unbatched_audio_round_trip():
+    audio = synthetic_signals()[0].double()
+    rep = Representation(SR, 512, 128)
+    encoded = rep.encode(audio)
+    assert encoded.shape == (2, 257, 1 + audio.shape[0] // 128) and encoded.dtype == torch.float64
+    assert snr_db(audio, rep.decode(encoded, audio.shape[0])) >= 30.0
