@@ -106,7 +106,7 @@ def compute_combined_loss(recon, target, mu, logvar, loss_config: LossConfig, kl
         stft_loss = create_stft_loss(loss_config, recon.device)
     if target_audio is None:
         target_audio = representation.decode(target, representation.hop_length * (target.shape[-1] - 1))
-    pred_audio = representation.decode(recon, target_audio.shape[-1])
+    pred_audio = representation.decode(recon, target_audio.shape[-1], precise=False)
     stft_value = stft_loss(pred_audio, target_audio)
 
     mag_loss = (recon[:, 0] - target[:, 0]).abs().mean()

@@ -17,6 +17,11 @@ DEFAULT_LOG_MAG_MEAN = -6.0
 DEFAULT_LOG_MAG_STD = 4.0
 
 
+def _precise_dtype(tensor: torch.Tensor) -> torch.dtype:
+    """float64 where the device has it (not MPS), else the tensor's own dtype."""
+    return tensor.dtype if tensor.device.type == "mps" else torch.float64
+
+
 def wrap_phase(phase: torch.Tensor) -> torch.Tensor:
     """Wrap angles into [-pi, pi)."""
     return torch.remainder(phase + math.pi, 2 * math.pi) - math.pi
@@ -67,9 +72,14 @@ class Representation:
 
     # -- raw (unnormalised magnitude) encoding: what the corpus cache stores ---------------------
     def encode_raw(self, audio: torch.Tensor) -> torch.Tensor:
-        """Audio [batch, samples] (or [samples]) -> [batch, 2, freq, frames], channel 0 = log-magnitude."""
+        """Audio [batch, samples] (or [samples]) -> [batch, 2, freq, frames], channel 0 = log-magnitude.
+
+        The STFT runs in float64 (except on MPS, which has none): a float32 FFT's rounding noise
+        sits ~140 dB below the loudest bin, which is enough to disturb the log-magnitude of quiet
+        bins of a real recording."""
         if audio.dim() == 1:
             return self.encode_raw(audio.unsqueeze(0))[0]
+        out_dtype, audio = audio.dtype, audio.to(_precise_dtype(audio))
         spec = torch.stft(audio, self.n_fft, self.hop_length, window=self._window(audio.device, audio.dtype),
                           center=True, return_complex=True)
         log_mag = torch.log(spec.abs() + LOG_EPS)
@@ -77,7 +87,7 @@ class Representation:
         expected = self._expected_advance(audio.device, phase.dtype)
         advance = wrap_phase(phase[..., 1:] - phase[..., :-1] - expected)
         inst_freq = torch.cat([phase[..., :1], advance], dim=-1) / math.pi
-        return torch.stack([log_mag, inst_freq], dim=1)
+        return torch.stack([log_mag, inst_freq], dim=1).to(out_dtype)
 
     def normalise(self, raw: torch.Tensor) -> torch.Tensor:
         """Raw encoding -> model space (channel 0 standardised by the corpus statistics)."""
@@ -94,21 +104,27 @@ class Representation:
         """Audio [batch, samples] -> normalised representation [batch, 2, freq, frames]."""
         return self.normalise(self.encode_raw(audio))
 
-    def decode(self, rep: torch.Tensor, length: int) -> torch.Tensor:
+    def decode(self, rep: torch.Tensor, length: int, precise: bool = True) -> torch.Tensor:
         """Normalised representation -> audio [batch, length]: phase = cumsum of IF, then ISTFT.
 
-        The cumulative sum runs in float64 and is wrapped before the ISTFT, so long files keep
-        their phase precision (a float32 sum over 10^5 frames would lose ~0.03 rad)."""
+        The cumulative sum always runs in float64 and is wrapped before the ISTFT, so long files
+        keep their phase precision (a float32 sum over 10^5 frames would lose ~0.03 rad). With
+        precise=True the ISTFT runs in float64 too, so decode(encode(x)) returns x to within
+        float32 rounding; the training loss passes precise=False (faster, and exact enough)."""
         if rep.dim() == 3:
-            return self.decode(rep.unsqueeze(0), length)[0]
+            return self.decode(rep.unsqueeze(0), length, precise)[0]
+        out_dtype = rep.dtype
+        if precise:
+            rep = rep.to(_precise_dtype(rep))
         magnitude = self.magnitude(rep)
         steps = rep[:, 1].double() * math.pi
         advance = torch.cat([steps[..., :1], steps[..., 1:] + self._expected_advance(rep.device, torch.float64)],
                             dim=-1)
         phase = wrap_phase(torch.cumsum(advance, dim=-1)).to(magnitude.dtype)
         spec = torch.polar(magnitude, phase)
-        return torch.istft(spec, self.n_fft, self.hop_length, window=self._window(rep.device, magnitude.dtype),
-                           center=True, length=length)
+        audio = torch.istft(spec, self.n_fft, self.hop_length, window=self._window(rep.device, magnitude.dtype),
+                            center=True, length=length)
+        return audio.to(out_dtype)
 
     # -- normalisation statistics ----------------------------------------------------------------
     def fit(self, raw: torch.Tensor) -> None:

@@ -48,9 +48,11 @@ def test_shapes_and_channel_ranges():
 def test_first_frame_keeps_true_phase():
     audio = synthetic_signals()[:1]
     rep = Representation(SR, 1024, 256)
-    spec = torch.stft(audio, 1024, 256, window=torch.hann_window(1024), return_complex=True)
+    spec = torch.stft(audio.double(), 1024, 256, window=torch.hann_window(1024, dtype=torch.float64), return_complex=True)
     encoded = rep.encode(audio)
-    assert torch.allclose(encoded[0, 1, :, 0] * math.pi, torch.angle(spec[0, :, 0]), atol=1e-6)
+    audible = spec[0, :, 0].abs() > 1e-3
+    assert audible.sum() > 10
+    assert torch.allclose(encoded[0, 1, :, 0][audible].double() * math.pi, torch.angle(spec[0, :, 0])[audible], atol=1e-5)
 
 
 def test_silence_round_trips_to_silence():
