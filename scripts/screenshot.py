@@ -1,0 +1,66 @@
+"""Screenshot of the Distill window mid-training on the demo corpus (run under a display).
+
+Run it with scripts/screenshot.sh, which starts a virtual X display (Xvfb). The run uses a
+temporary data directory, so nothing is left behind.
+Usage: python scripts/screenshot.py OUTPUT.png [--epochs-before-shot N]
+"""
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--epochs-before-shot", type=int, default=40)
+    args = parser.parse_args()
+    data = tempfile.mkdtemp(prefix="distill-screenshot-")
+    os.environ["DISTILL_DATA_DIR"] = data
+    os.environ["DISTILL_CACHE_DIR"] = str(Path(data) / "cache")
+
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from distill_desktop.main_window import MainWindow
+    from distill_engine.config import TrainingConfig
+
+    app = QApplication(sys.argv)
+    window = MainWindow(settings=QSettings(str(Path(data) / "settings.ini"), QSettings.IniFormat))
+    window.config_editor.set_config(TrainingConfig(epochs=120, batch_size=8, chunk_duration=0.5, device="cpu"))
+    window.resize(1500, 900)
+    window.show()
+    window.confirm_close = lambda: True
+
+    def start_when_ready():
+        if window.train_action.isEnabled():
+            window.train_action.trigger()
+        else:
+            QTimer.singleShot(200, start_when_ready)
+
+    def shoot_when_far_enough():
+        status = window.status.text()
+        epochs_done = len(window.plot_panel.curve_data("val_loss")[0])
+        if epochs_done >= args.epochs_before_shot:
+            window.plot_panel.redraw_now()
+            window.contribution_panel.redraw_now()
+            app.processEvents()
+            shot = window.screen().grabWindow(window.winId())
+            shot.save(str(args.output))
+            print(f"saved {args.output} at: {status}")
+            window.close()
+            app.quit()
+        else:
+            QTimer.singleShot(250, shoot_when_far_enough)
+
+    QTimer.singleShot(300, start_when_ready)
+    QTimer.singleShot(1000, shoot_when_far_enough)
+    code = app.exec()
+    import shiboken6
+    shiboken6.delete(window)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Screenshot of the window mid-training under a virtual display (needs Debian's xvfb package:
+# apt-get install xvfb). Writes docs/screenshot.png unless another path is given.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$root/scripts/setup-venv.sh"
+cd "$root"
+out="${1:-docs/screenshot.png}"
+QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshot.py "$out"
