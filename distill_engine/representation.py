@@ -97,8 +97,13 @@ class Representation:
         return torch.stack([log_mag, raw[:, 1]], dim=1)
 
     def magnitude(self, rep: torch.Tensor) -> torch.Tensor:
-        """Linear magnitude [batch, freq, frames] of a normalised representation."""
-        return torch.clamp(torch.exp(rep[:, 0] * self.log_mag_std + self.log_mag_mean) - LOG_EPS, min=0.0)
+        """Linear magnitude [batch, freq, frames] of a normalised representation.
+
+        The log-magnitude is capped at log(n_fft), twice the largest |X| that full-scale audio can
+        have (the Hann window sums to n_fft / 2): real audio never reaches it, and a model output
+        above it cannot decode to exploding audio."""
+        log_mag = torch.clamp(rep[:, 0] * self.log_mag_std + self.log_mag_mean, max=math.log(self.n_fft))
+        return torch.clamp(torch.exp(log_mag) - LOG_EPS, min=0.0)
 
     def encode(self, audio: torch.Tensor) -> torch.Tensor:
         """Audio [batch, samples] -> normalised representation [batch, 2, freq, frames]."""
