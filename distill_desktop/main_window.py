@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QTabWidget, QToolBar, QVBoxLayout, QWidget
 
@@ -69,9 +69,11 @@ class MainWindow(QMainWindow):
         self.controller.running_changed.connect(self._update_actions)
 
         self._restore_geometry()
-        corpus = self.settings.value("corpus", "") or str(paths.demo_corpus_dir())
-        self.corpus_panel.set_folder(corpus)
         self._update_actions()
+        # Load the last (or the demo) corpus once the window is up: the load imports torch.
+        corpus = self.settings.value("corpus", "") or str(paths.demo_corpus_dir())
+        self.corpus_panel.folder_label.setText(f"Corpus folder: {corpus}")
+        QTimer.singleShot(0, lambda: self.corpus_panel.folder() or self.corpus_panel.set_folder(corpus))
 
     # -- toolbar -----------------------------------------------------------------------------------
     def _build_toolbar(self) -> None:

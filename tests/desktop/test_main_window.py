@@ -180,13 +180,13 @@ def test_corpus_config_and_geometry_persist(make_main_window, corpus_dir, make_c
     window.resize(1250, 760)
     window.close()
     again = make_main_window()
-    assert again.corpus_panel.folder() == str(corpus_dir)
+    qtbot.waitUntil(lambda: again.corpus_panel.folder() == str(corpus_dir), timeout=TIMEOUT)
     assert again.config_editor.config().epochs == 7
     assert again.size().height() == 760  # the default is 820; the offscreen screen clamps widths
 
 
 def test_a_new_user_gets_the_demo_corpus(make_main_window, qtbot):
     window = make_main_window()
-    assert window.corpus_panel.folder().endswith("demo_corpus")
+    qtbot.waitUntil(lambda: window.corpus_panel.folder().endswith("demo_corpus"), timeout=TIMEOUT)
     qtbot.waitUntil(lambda: window.corpus_panel.report() is not None, timeout=TIMEOUT)
     assert window.train_action.isEnabled()
