@@ -8,6 +8,7 @@ traceback)`; `finished` always fires, last.
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 import traceback
@@ -101,6 +102,7 @@ class TrainingWorker(QObject):
     @Slot()
     def run(self) -> None:
         result = None
+        _lower_this_threads_priority()
         try:
             from distill_engine.trainer import Trainer  # torch loads here, on the worker thread
 
@@ -140,6 +142,16 @@ class TrainingWorker(QObject):
         with self._lock:
             if self.trainer is not None:
                 self.trainer.resume_training()
+
+
+def _lower_this_threads_priority(niceness: int = 10) -> None:
+    """Let the GUI thread win the cores: training runs at a lower CPU priority (Linux/macOS).
+
+    Called before torch starts its intra-op threads from this thread, so they inherit it."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except (AttributeError, OSError):  # Windows, or not permitted: train at normal priority
+        pass
 
 
 class TrainingSession(QObject):
