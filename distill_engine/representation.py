@@ -122,8 +122,9 @@ class Representation:
         if precise:
             rep = rep.to(_precise_dtype(rep))
         magnitude = self.magnitude(rep)
-        steps = rep[:, 1].double() * math.pi
-        advance = torch.cat([steps[..., :1], steps[..., 1:] + self._expected_advance(rep.device, torch.float64)],
+        accumulate = _precise_dtype(rep)
+        steps = rep[:, 1].to(accumulate) * math.pi
+        advance = torch.cat([steps[..., :1], steps[..., 1:] + self._expected_advance(rep.device, accumulate)],
                             dim=-1)
         phase = wrap_phase(torch.cumsum(advance, dim=-1)).to(magnitude.dtype)
         spec = torch.polar(magnitude, phase)
