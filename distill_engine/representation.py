@@ -45,6 +45,7 @@ class Representation:
         self.log_mag_mean = float(log_mag_mean)
         self.log_mag_std = float(log_mag_std)
         self._windows: dict[tuple, torch.Tensor] = {}
+        self._envelopes: dict[tuple, torch.Tensor] = {}
         self._advances: dict[tuple, torch.Tensor] = {}
 
     @property
@@ -128,9 +129,50 @@ class Representation:
                             dim=-1)
         phase = wrap_phase(torch.cumsum(advance, dim=-1)).to(magnitude.dtype)
         spec = torch.polar(magnitude, phase)
-        audio = torch.istft(spec, self.n_fft, self.hop_length, window=self._window(rep.device, magnitude.dtype),
-                            center=True, length=length)
+        audio = self._inverse_stft(spec, length)
         return audio.to(out_dtype)
+
+    def _inverse_stft(self, spec: torch.Tensor, length: int) -> torch.Tensor:
+        """torch.istft(center=True) as inverse FFT + windowed overlap-add (F.fold) divided by the
+        cached window envelope. Same result, but no host-side check of the envelope (torch.istft
+        reads one value back every call, which synchronises a GPU step)."""
+        frames = torch.fft.irfft(spec, n=self.n_fft, dim=1)  # [batch, n_fft, frames]
+        window = self._window(spec.device, frames.dtype)
+        n_frames = frames.shape[-1]
+        audio = self._overlap_add(frames * window.unsqueeze(-1))
+        audio = audio / self._envelope(n_frames, spec.device, frames.dtype)
+        start = self.n_fft // 2
+        audio = audio[:, start:start + length]
+        if audio.shape[-1] < length:
+            audio = torch.nn.functional.pad(audio, (0, length - audio.shape[-1]))
+        return audio
+
+    def _overlap_add(self, frames: torch.Tensor) -> torch.Tensor:
+        """[batch, n_fft, frames] -> [batch, n_fft + hop * (frames - 1)], frames summed at hop steps.
+
+        When hop divides n_fft this is n_fft / hop shifted adds (cheap forward and backward);
+        otherwise F.fold does it."""
+        batch, n_fft, n_frames = frames.shape
+        hop = self.hop_length
+        if n_fft % hop:
+            full = n_fft + hop * (n_frames - 1)
+            return torch.nn.functional.fold(frames, output_size=(1, full), kernel_size=(1, n_fft),
+                                            stride=(1, hop)).reshape(batch, full)
+        ratio = n_fft // hop
+        pieces = frames.reshape(batch, ratio, hop, n_frames).transpose(2, 3).reshape(batch, ratio, n_frames * hop)
+        out = None
+        for j in range(ratio):
+            shifted = torch.nn.functional.pad(pieces[:, j], (j * hop, (ratio - 1 - j) * hop))
+            out = shifted if out is None else out + shifted
+        return out
+
+    def _envelope(self, n_frames: int, device, dtype) -> torch.Tensor:
+        """Overlap-added squared window for n_frames frames (floored like torch.istft's check)."""
+        key = (n_frames, str(device), dtype)
+        if key not in self._envelopes:
+            window_sq = self._window(device, dtype).square().reshape(1, -1, 1).expand(1, -1, n_frames)
+            self._envelopes[key] = self._overlap_add(window_sq)[0].clamp(min=1e-11)
+        return self._envelopes[key]
 
     # -- normalisation statistics ----------------------------------------------------------------
     def fit(self, raw: torch.Tensor) -> None:

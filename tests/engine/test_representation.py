@@ -90,3 +90,13 @@ def test_float64_and_unbatched_audio_round_trip():
     encoded = rep.encode(audio)
     assert encoded.shape == (2, 257, 1 + audio.shape[0] // 128) and encoded.dtype == torch.float64
     assert snr_db(audio, rep.decode(encoded, audio.shape[0])) >= 30.0
+
+
+@pytest.mark.parametrize("n_fft,hop,length", [(1024, 256, 24000), (512, 128, 8000), (256, 64, 4001)])
+def test_inverse_stft_equals_torch_istft(n_fft, hop, length):
+    rep = Representation(SR, n_fft, hop)
+    gen = torch.Generator().manual_seed(5)
+    frames = 1 + length // hop
+    spec = torch.complex(torch.randn(2, n_fft // 2 + 1, frames, generator=gen), torch.randn(2, n_fft // 2 + 1, frames, generator=gen))
+    expected = torch.istft(spec, n_fft, hop, window=torch.hann_window(n_fft), center=True, length=length)
+    assert torch.allclose(rep._inverse_stft(spec, length), expected, atol=1e-6)
