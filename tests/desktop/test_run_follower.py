@@ -1,0 +1,140 @@
+"""Following a run another writer is filling: an in-process RunWriter, and a real separate
+`distill-train` process that is killed at the end (its run must then read "interrupted")."""
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QThread
+
+from distill_desktop.panels.loss_plot import LossPlotPanel
+from distill_desktop.run_browser import RunBrowser
+from distill_desktop.run_follower import RunFollower
+from distill_engine import save_config
+from distill_engine.store import create_run
+
+
+def _root_conftest():
+    """tests/conftest.py's helpers (imported by path: tests/desktop has a conftest of its own)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "conftest.py"
+    spec = importlib.util.spec_from_file_location("_distill_tests_root_conftest", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_helpers = _root_conftest()
+
+
+class Collector:
+    """Everything a RunFollower emitted, merged."""
+
+    def __init__(self, follower):
+        self.steps, self.losses, self.epochs, self.events, self.statuses, self.errors = [], [], [], [], [], []
+        follower.steps_added.connect(self.on_steps)
+        follower.epochs_added.connect(lambda d: self.epochs.extend(d["val_loss"][0].tolist()))
+        follower.events_added.connect(self.events.extend)
+        follower.status_changed.connect(self.statuses.append)
+        follower.error.connect(self.errors.append)
+
+    def on_steps(self, data):
+        steps, values = data["train_loss"]
+        self.steps.extend(steps.tolist())
+        self.losses.extend(values.tolist())
+
+
+@pytest.fixture
+def follower(qtbot):
+    follower = RunFollower(interval_ms=50)
+    yield follower
+    follower.stop()
+    assert not follower.running
+
+
+def test_follows_rows_events_and_status_as_they_are_committed(qtbot, follower, tmp_path):
+    writer = create_run(tmp_path, "live", "/corpus", 2)
+    got = Collector(follower)
+    try:
+        for s in range(1, 4):
+            writer.log_step({"step": s, "epoch": 1, "train_loss": 1.0 / s})
+        writer.flush()
+        follower.start(writer.run_dir)
+        qtbot.waitUntil(lambda: got.steps == [1, 2, 3] and got.statuses == ["running"])
+        thread = follower._thread
+        assert thread is not QThread.currentThread() and thread.isRunning()
+        for s in range(4, 9):
+            writer.log_step({"step": s, "epoch": 2, "train_loss": 1.0 / s})
+        writer.log_epoch({"epoch": 1, "step": 3, "val_loss": 0.4})
+        writer.log_event("checkpoint", {"path": "x"}, epoch=1, step=3)
+        writer.flush()
+        qtbot.waitUntil(lambda: got.steps == list(range(1, 9)) and got.epochs == [1]
+                        and [e.kind for e in got.events] == ["checkpoint"])
+        assert np.allclose(got.losses, [1.0 / s for s in range(1, 9)])
+    finally:
+        writer.close("completed")
+    qtbot.waitUntil(lambda: got.statuses == ["running", "completed"])
+    follower.stop()
+    assert thread.isFinished()
+
+
+def test_an_unreadable_folder_is_reported_and_left_alone(qtbot, follower, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    data = os.urandom(4096)
+    (broken / "run.sqlite").write_bytes(data)
+    got = Collector(follower)
+    follower.start(broken)
+    qtbot.waitUntil(lambda: len(got.errors) == 1)
+    assert "damaged" in got.errors[0] or "not a Distill run database" in got.errors[0]
+    follower.start(tmp_path / "not-there-yet")            # restarting drops the first poller
+    qtbot.waitUntil(lambda: len(got.errors) == 2)
+    assert "not a folder" in got.errors[1] or "no run.sqlite" in got.errors[1]
+    assert (broken / "run.sqlite").read_bytes() == data
+    assert sorted(p.name for p in broken.iterdir()) == ["run.sqlite"]
+
+
+def test_follows_a_separate_distill_train_process_until_it_is_killed(qtbot, tmp_path):
+    corpus = _helpers.write_corpus(tmp_path / "corpus")
+    config = tmp_path / "long.toml"
+    save_config(_helpers.tiny_config(epochs=10_000), config)
+    runs = tmp_path / "runs"
+    process = subprocess.Popen([sys.executable, "-m", "distill_engine", str(corpus), "--config",
+                                str(config), "--runs-dir", str(runs)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    plot = LossPlotPanel()
+    browser = RunBrowser(plot, [runs])
+    qtbot.addWidget(plot)
+    qtbot.addWidget(browser)
+    try:
+        qtbot.waitUntil(lambda: any(runs.glob("*/run.sqlite")) or process.poll() is not None,
+                        timeout=60_000)
+        assert process.poll() is None, process.stderr.read().decode()
+        run_dir = next(runs.glob("*/run.sqlite")).parent
+        browser.runs.refresh_now()
+        browser.runs.select_runs([str(run_dir)])
+        with qtbot.waitSignal(browser.runs.follow_requested):
+            browser.runs.follow_selected()
+        status_index = browser.runs.model.index(browser.runs.model.row_of(run_dir), 3)
+        qtbot.waitUntil(lambda: len(plot.curve_data("step:train_loss")[0]) >= 3, timeout=60_000)
+        assert status_index.data() == "running"
+        seen = len(plot.curve_data("step:train_loss")[0])
+        qtbot.waitUntil(lambda: len(plot.curve_data("step:train_loss")[0]) >= seen + 4, timeout=30_000)
+        qtbot.waitUntil(lambda: len(plot.curve_data("epoch:val_loss")[0]) >= 1, timeout=30_000)
+        steps = plot.curve_data("step:train_loss")[0]
+        assert np.array_equal(steps, np.arange(1, len(steps) + 1))       # every row, in order, once
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        qtbot.waitUntil(lambda: status_index.data() == "interrupted", timeout=10_000)
+        assert "interrupted" in browser.status.text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+        process.stderr.close()
+        browser.shutdown()
+    assert not browser.follower.running
