@@ -12,6 +12,7 @@ from distill_engine.config import TrainingConfig, config_from_dict, config_to_di
 from distill_engine.errors import DistillError
 
 from . import paths
+from .history_tab import HistoryTab
 from .panels.config_editor import ConfigEditorPanel
 from .panels.contributions import ContributionPanel
 from .panels.corpus_panel import CorpusPanel
@@ -51,6 +52,11 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.plot_panel, "Loss curves")
         self.tabs.addTab(self.contribution_panel, "Contributions")
         self.tabs.addTab(self.log_panel, "Log")
+        extra_folders = [f for f in (self.settings.value("run_folders", []) or []) if f]
+        self.history_tab = HistoryTab([self.runs_dir, *extra_folders])
+        self.tabs.addTab(self.history_tab, "Runs")
+        self.history_tab.resume_requested.connect(self.start_request)
+        self.history_tab.browser.runs.folder_added.connect(self._save_run_folders)
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(self.tabs)
@@ -67,6 +73,7 @@ class MainWindow(QMainWindow):
         self.corpus_panel.load_failed.connect(self._update_actions)
         self.corpus_panel.folder_changed.connect(self._update_actions)
         self.controller.running_changed.connect(self._update_actions)
+        self.controller.running_changed.connect(lambda _running: self.history_tab.browser.runs.refresh())
 
         self._restore_geometry()
         self._update_actions()
@@ -110,11 +117,22 @@ class MainWindow(QMainWindow):
     def start_training(self) -> None:
         """Train on the chosen corpus with the edited config (Train button)."""
         config = self.config_editor.config()
-        if config is None or self.controller.is_running():
+        if config is None:
+            return
+        self.start_request(RunRequest(config=config, corpus_folder=self.corpus_panel.folder(),
+                                      runs_dir=str(self.runs_dir)))
+
+    def start_request(self, request: RunRequest) -> None:
+        """Start a run (new, resumed or from a checkpoint) unless one is already running."""
+        if self.controller.is_running():
+            self.statusBar().showMessage("A run is already in progress; stop it first.", 5000)
             return
         self.tabs.setCurrentWidget(self.plot_panel)
-        self.controller.start(RunRequest(config=config, corpus_folder=self.corpus_panel.folder(),
-                                         runs_dir=str(self.runs_dir)))
+        self.controller.start(request)
+
+    def _save_run_folders(self, _folder: str) -> None:
+        folders = [str(f) for f in self.history_tab.browser.runs.folders[1:]]
+        self.settings.setValue("run_folders", folders)
 
     def _toggle_pause(self) -> None:
         paused = self.controller.toggle_pause()
@@ -159,5 +177,6 @@ class MainWindow(QMainWindow):
             self.status.set_state("Stopping and writing a checkpoint…")
             self.controller.shutdown()
         self.corpus_panel.shutdown()
+        self.history_tab.shutdown()
         self.save_settings()
         event.accept()

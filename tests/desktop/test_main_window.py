@@ -190,3 +190,26 @@ def test_a_new_user_gets_the_demo_corpus(make_main_window, qtbot):
     qtbot.waitUntil(lambda: window.corpus_panel.folder().endswith("demo_corpus"), timeout=TIMEOUT)
     qtbot.waitUntil(lambda: window.corpus_panel.report() is not None, timeout=TIMEOUT)
     assert window.train_action.isEnabled()
+
+
+@pytest.mark.parametrize("mode", ["continue", "new"])
+def test_resume_from_a_checkpoint_in_the_runs_tab(ready_window, qtbot, mode):
+    window = ready_window(epochs=2)
+    first = train_and_wait(window, qtbot)
+    window.tabs.setCurrentWidget(window.history_tab)
+    browser = window.history_tab.browser
+    qtbot.waitUntil(lambda: browser.runs.model.rowCount() == 1, timeout=TIMEOUT)  # the run just trained
+    window.history_tab.ask_total_epochs = lambda done, planned: 4
+    latest = max((c for c in open_run(first.run_dir).checkpoints() if not c.is_best), key=lambda c: c.step)
+    with qtbot.waitSignal(window.controller.run_finished, timeout=TIMEOUT) as finished:
+        browser.checkpoints.resume_requested.emit(first.run_dir, str(latest.path), mode)
+    result = finished.args[0]
+    assert result.status == "completed" and result.epochs_done == 4
+    if mode == "continue":
+        assert result.run_dir == first.run_dir
+        assert len(open_run(first.run_dir).metric("val_loss")[0]) == 4
+    else:
+        assert result.run_dir != first.run_dir
+        child = open_run(result.run_dir)
+        assert child.parent_run and child.parent_run.rstrip("/").endswith(first.run_dir.split("/")[-1])
+        assert child.metric("val_loss")[0].tolist() == [3, 4]
