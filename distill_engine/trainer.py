@@ -80,6 +80,8 @@ class Trainer:
         self._resume = threading.Event()
         self._resume.set()
         self._stop_status = ("stopped", "stopped by request")
+        self._pending: list = []  # steps whose device-side values have not been read yet
+        self._best_snapshot: dict | None = None  # best weights not yet written to best.safetensors
 
     @classmethod
     def resume(cls, run_dir, *, epochs: int | None = None, callbacks=(), device: str | None = None) -> "Trainer":
@@ -190,8 +192,6 @@ class Trainer:
         self._elapsed_before = self.state.elapsed_seconds
         self._session_start_epoch = self.state.epoch
         self._last_checkpoint = time.monotonic()
-        self._pending = []
-        self._best_snapshot = None
         self._emit("on_run_started", ev.RunStarted(
             str(self.run_dir), self.run_dir.name, render_config_summary(self.config), self.corpus.report.render(),
             str(self.device), self.model.parameter_count(), self.config.epochs, self.total_steps,
