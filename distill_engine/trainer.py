@@ -82,6 +82,7 @@ class Trainer:
         self._stop_status = ("stopped", "stopped by request")
         self._pending: list = []  # steps whose device-side values have not been read yet
         self._best_snapshot: dict | None = None  # best weights not yet written to best.safetensors
+        self._snapshot_buffers: dict = {}
 
     @classmethod
     def resume(cls, run_dir, *, epochs: int | None = None, callbacks=(), device: str | None = None) -> "Trainer":
@@ -359,9 +360,21 @@ class Trainer:
     def _snapshot(self, event: ev.EpochMetrics) -> dict:
         """A copy of the current weights and optimizer state, written as best.safetensors later."""
         metrics = {k: v for k, v in ev.event_to_dict(event).items() if isinstance(v, float) and math.isfinite(v)}
-        return dict(model_state={k: v.detach().clone() for k, v in self.model.state_dict().items()},
-                    optimizer_state=_clone_optimizer_state(self.optimizer.state_dict()),
+        optimizer = self.optimizer.state_dict()
+        return dict(model_state={k: self._keep(("model", k), v) for k, v in self.model.state_dict().items()},
+                    optimizer_state={"state": {i: {n: self._keep(("optim", i, n), v) for n, v in s.items()}
+                                               for i, s in optimizer["state"].items()},
+                                     "param_groups": [dict(g) for g in optimizer["param_groups"]]},
                     epoch=self.state.epoch, step=self.state.step, **self._checkpoint_payload(metrics))
+
+    def _keep(self, key: tuple, value):
+        """Copy a tensor into a buffer reused across snapshots (no allocation per improvement)."""
+        if not torch.is_tensor(value):
+            return value
+        buffer = self._snapshot_buffers.get(key)
+        if buffer is None or buffer.shape != value.shape or buffer.dtype != value.dtype:
+            buffer = self._snapshot_buffers[key] = torch.empty_like(value)
+        return buffer.copy_(value.detach())
 
     def _write_pending_best(self) -> None:
         snapshot, self._best_snapshot = self._best_snapshot, None
@@ -387,8 +400,3 @@ class Trainer:
         self._save_checkpoint("stop")
         return self._stop_status
 
-
-def _clone_optimizer_state(state: dict) -> dict:
-    return {"state": {k: {n: v.detach().clone() if torch.is_tensor(v) else v for n, v in s.items()}
-                      for k, s in state["state"].items()},
-            "param_groups": [dict(g) for g in state["param_groups"]]}
