@@ -5,45 +5,22 @@ sets fields from text boxes) and never raises. `build_config(data)` turns a plai
 or JSON) into a `TrainingConfig`, reporting unknown keys and misplaced tables; the values it cannot
 convert are kept as they are so that `validate` reports them.
 
-The schema (field names, types, defaults) is read from the dataclasses in `config.py`; the rules
-below add the allowed ranges and the relations between fields.
+The schema (field names, types, defaults) is read from the dataclasses in `config.py` and the
+per-field type checks live in `config_types.py`; the rules below add the allowed ranges and the
+relations between fields.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import functools
-import math
 import re
-import typing
-from dataclasses import dataclass
 from typing import Any, Callable
 
+from .config_types import (BAD, Problem, check_int_list, check_scalar, field_names, format_value,
+                           is_int_list, kind_of, number_text, type_hints)
 from .errors import DistillError
 
 __all__ = ["ConfigError", "Problem", "build_config", "format_value", "validate"]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a configuration.
-
-    `path` is the dotted field path (`loss.stft.hop_sizes[1]`, `epochs`; empty for the file as a
-    whole), `message` says what is allowed, and `value` is the offending value as text (None when
-    the problem is not about one value). `str(problem)` gives the full line:
-    `loss.stft.hop_sizes[1] = 300: must not exceed loss.stft.win_lengths[1] = 256`.
-    """
-
-    path: str
-    message: str
-    value: str | None = None
-
-    def __str__(self) -> str:
-        if self.value is not None:
-            return f"{self.path} = {self.value}: {self.message}"
-        if self.path:
-            return f"{self.path}: {self.message}"
-        return self.message
 
 
 class ConfigError(DistillError):
@@ -60,67 +37,11 @@ class ConfigError(DistillError):
         return (type(self), (self.problems, self.source))
 
 
-# --- value formatting ------------------------------------------------------------------------
-
-
-def format_value(value: Any) -> str:
-    """Render a value the way it would be written in the TOML file (repr-like, lists for tuples)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(format_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {format_value(v)}" for k, v in value.items()) + "}"
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return f"<{type(value).__name__}>"
-    try:
-        return repr(value)
-    except Exception:  # a broken __repr__ must not break validation
-        return f"<{type(value).__name__}>"
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    if isinstance(value, dict) or dataclasses.is_dataclass(value):
-        return "a table"
-    if value is None:
-        return "empty"
-    return f"a {type(value).__name__}"
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if isinstance(x, float) and x.is_integer() and abs(x) < 1e15 else repr(x)
-
-
-# --- schema from the dataclasses ---------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=None)
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _is_int_list(t: Any) -> bool:
-    return typing.get_origin(t) is tuple
-
-
-def _field_names(cls: type) -> list[str]:
-    return [f.name for f in dataclasses.fields(cls)]
+# --- dict -> dataclass tree --------------------------------------------------------------------
 
 
 def _unknown_key(cls: type, prefix: str, key: str, value: Any) -> Problem:
-    names = _field_names(cls)
+    names = field_names(cls)
     table = prefix.rstrip(".")
     what = f"known fields of {table} are" if table else "known top-level fields are"
     message = f"unknown field; {what} {', '.join(names)}"
@@ -128,9 +49,6 @@ def _unknown_key(cls: type, prefix: str, key: str, value: Any) -> Problem:
     if close:
         message += f"; did you mean {close[0]}?"
     return Problem(prefix + key, message, format_value(value))
-
-
-# --- dict -> dataclass tree --------------------------------------------------------------------
 
 
 def build_config(data: Any, cls: type | None = None) -> tuple[Any, list[Problem]]:
@@ -146,13 +64,13 @@ def build_config(data: Any, cls: type | None = None) -> tuple[Any, list[Problem]
         cls = TrainingConfig
     problems: list[Problem] = []
     if not isinstance(data, dict):
-        problems.append(Problem("", f"the configuration must be a table of fields, not {_kind(data)}"))
+        problems.append(Problem("", f"the configuration must be a table of fields, not {kind_of(data)}"))
         return cls(), problems
     return _build(cls, data, "", problems), problems
 
 
 def _build(cls: type, data: dict, prefix: str, problems: list[Problem]) -> Any:
-    hints = _hints(cls)
+    hints = type_hints(cls)
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         key = str(key)
@@ -166,7 +84,7 @@ def _build(cls: type, data: dict, prefix: str, problems: list[Problem]) -> Any:
                 kwargs[key] = _build(t, value, path + ".", problems)
             else:
                 problems.append(
-                    Problem(path, f"must be a table [{path}] with fields {', '.join(_field_names(t))}",
+                    Problem(path, f"must be a table [{path}] with fields {', '.join(field_names(t))}",
                             format_value(value))
                 )
         elif t is float and type(value) is int:
@@ -174,7 +92,7 @@ def _build(cls: type, data: dict, prefix: str, problems: list[Problem]) -> Any:
                 kwargs[key] = float(value)
             except OverflowError:
                 kwargs[key] = value
-        elif _is_int_list(t) and isinstance(value, list):
+        elif is_int_list(t) and isinstance(value, list):
             kwargs[key] = tuple(value)
         else:
             kwargs[key] = value
@@ -182,8 +100,6 @@ def _build(cls: type, data: dict, prefix: str, problems: list[Problem]) -> Any:
 
 
 # --- validation --------------------------------------------------------------------------------
-
-_BAD = object()
 
 
 def validate(config: Any) -> list[Problem]:
@@ -206,81 +122,30 @@ def validate(config: Any) -> list[Problem]:
 
 
 def _check_tree(obj: Any, cls: type, prefix: str, problems: list[Problem], good: dict) -> None:
-    hints = _hints(cls)
-    for name in _field_names(cls):
+    hints = type_hints(cls)
+    for name in field_names(cls):
         path = prefix + name
         t = hints[name]
-        value = getattr(obj, name, _BAD)
-        if value is _BAD:
+        value = getattr(obj, name, BAD)
+        if value is BAD:
             problems.append(Problem(path, "is missing"))
             continue
         if dataclasses.is_dataclass(t):
             if isinstance(value, t):
                 _check_tree(value, t, path + ".", problems, good)
             else:
-                problems.append(Problem(path, f"must be a table [{path}], not {_kind(value)}",
+                problems.append(Problem(path, f"must be a table [{path}], not {kind_of(value)}",
                                         format_value(value)))
             continue
-        if _is_int_list(t):
-            checked = _check_int_list(path, value, problems)
+        if is_int_list(t):
+            checked = check_int_list(path, value, problems)
         else:
-            checked = _check_scalar(path, t, value, problems)
-        if checked is _BAD:
+            checked = check_scalar(path, t, value, problems)
+        if checked is BAD:
             continue
         rule = _RULES.get(path)
         if rule is None or rule(path, checked, problems):
             good[path] = checked
-
-
-def _check_scalar(path: str, t: Any, value: Any, problems: list[Problem]) -> Any:
-    if t is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        problems.append(Problem(path, f"must be an integer, not {_kind(value)}", format_value(value)))
-        return _BAD
-    if t is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            try:
-                value = float(value)
-            except OverflowError:
-                problems.append(Problem(path, "is too large", format_value(value)))
-                return _BAD
-            if not math.isfinite(value):
-                problems.append(Problem(path, "must be finite", format_value(value)))
-                return _BAD
-            return value
-        problems.append(Problem(path, f"must be a number, not {_kind(value)}", format_value(value)))
-        return _BAD
-    if t is str:
-        if isinstance(value, str):
-            return value
-        problems.append(Problem(path, f"must be a string, not {_kind(value)}", format_value(value)))
-        return _BAD
-    return value  # no other field types exist today
-
-
-def _check_int_list(path: str, value: Any, problems: list[Problem]) -> Any:
-    """Type-check a list of positive ints; bad entries become None so relations can skip them."""
-    if not isinstance(value, (list, tuple)):
-        problems.append(Problem(path, f"must be a list of integers, not {_kind(value)}",
-                                format_value(value)))
-        return _BAD
-    if not value:
-        problems.append(Problem(path, "must hold at least one resolution", format_value(value)))
-        return _BAD
-    out: list[int | None] = []
-    for i, item in enumerate(value):
-        item_path = f"{path}[{i}]"
-        if isinstance(item, bool) or not isinstance(item, int):
-            problems.append(Problem(item_path, f"must be an integer, not {_kind(item)}",
-                                    format_value(item)))
-            out.append(None)
-        elif item < 1:
-            problems.append(Problem(item_path, "must be a positive integer", format_value(item)))
-            out.append(None)
-        else:
-            out.append(item)
-    return tuple(out)
 
 
 # Range rules, applied to values of the right type. Each returns True when the value is valid.
@@ -290,13 +155,13 @@ Rule = Callable[[str, Any, list], bool]
 def _range(lo: float | None = None, hi: float | None = None, lo_open: bool = False,
            hi_open: bool = False) -> Rule:
     if lo is not None and hi is not None:
-        text = f"must be between {_num(lo)} and {_num(hi)}"
+        text = f"must be between {number_text(lo)} and {number_text(hi)}"
         if hi_open:
-            text = f"must be at least {_num(lo)} and less than {_num(hi)}"
+            text = f"must be at least {number_text(lo)} and less than {number_text(hi)}"
     elif lo is not None:
-        text = f"must be greater than {_num(lo)}" if lo_open else f"must be at least {_num(lo)}"
+        text = f"must be greater than {number_text(lo)}" if lo_open else f"must be at least {number_text(lo)}"
     else:
-        text = f"must be at most {_num(hi)}"
+        text = f"must be at most {number_text(hi)}"
 
     def rule(path: str, v: Any, problems: list) -> bool:
         ok = ((lo is None or (v > lo if lo_open else v >= lo))
@@ -372,7 +237,7 @@ def _check_relations(good: dict[str, Any], problems: list[Problem]) -> None:
         problems.append(Problem(
             "chunk_duration",
             f"too short to hold one representation.n_fft = {n_fft} window at {sr} Hz "
-            f"({_num(chunk * sr)} samples); must be at least {n_fft / sr!r} s",
+            f"({number_text(chunk * sr)} samples); must be at least {n_fft / sr!r} s",
             format_value(chunk),
         ))
 

@@ -7,123 +7,18 @@ a returned `Problem` names (red border, message under the field and as tooltip).
 from __future__ import annotations
 
 import copy
-import math
 import os
-import typing
 from collections import defaultdict
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout,
-                               QLabel, QLineEdit, QPushButton, QScrollArea, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGridLayout, QGroupBox, QLabel,
+                               QLineEdit, QScrollArea, QVBoxLayout, QWidget)
 
 from distill_engine.config import TrainingConfig, diff_from_defaults, load_config, save_config
 from distill_engine.config_validation import ConfigError, Problem, build_config, format_value, validate
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
-_STFT = "loss.stft."
-_LISTS = (("fft_sizes", "FFT size"), ("hop_sizes", "Hop size"), ("win_lengths", "Window length"))
-_GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
-    ("STFT", [("loss.stft.weight", "Weight")]),
-    ("Reconstruction", [("loss.reconstruction.weight", "Weight"),
-                        ("loss.reconstruction.magnitude_weight", "Magnitude weight"),
-                        ("loss.reconstruction.if_weight", "IF weight")]),
-    ("KL", [("loss.kl.weight_max", "Weight max"), ("loss.kl.warmup_fraction", "Warm-up fraction"),
-            ("loss.kl.free_bits", "Free bits")]),
-    ("Training", [("epochs", "Epochs"), ("batch_size", "Batch size"), ("learning_rate", "Learning rate"),
-                  ("weight_decay", "Weight decay"), ("grad_clip_norm", "Grad clip norm"),
-                  ("latent_dim", "Latent dim"), ("dropout", "Dropout"),
-                  ("validation_fraction", "Validation fraction"), ("seed", "Seed"), ("device", "Device"),
-                  ("chunk_duration", "Chunk duration (s)"), ("divergence_patience", "Divergence patience"),
-                  ("checkpoint_interval_s", "Checkpoint interval (s)"),
-                  ("checkpoints_kept", "Checkpoints kept"), ("log_interval_steps", "Log interval (steps)")]),
-    ("Representation", [("representation.sample_rate", "Sample rate (Hz)"),
-                        ("representation.n_fft", "n_fft"), ("representation.hop_length", "Hop length")]),
-]
-_STYLE = """
-QLineEdit[invalid="true"], QComboBox[invalid="true"] { border: 2px solid #d32f2f; border-radius: 3px; }
-QLabel[role="error"] { color: #d32f2f; }
-QLabel[role="banner"] { background: #fdecea; color: #b71c1c; padding: 4px; border-radius: 3px; }
-"""
-
-
-def _field_type(path: str) -> type:
-    """The declared type (int, float, str) of a dotted scalar path, read from the engine's dataclasses."""
-    cls: typing.Any = TrainingConfig
-    *tables, name = path.split(".")
-    for table in tables:
-        cls = typing.get_type_hints(cls)[table]
-    return typing.get_type_hints(cls)[name]
-
-
-def _get(obj: typing.Any, path: str) -> typing.Any:
-    for name in path.split("."):
-        obj = getattr(obj, name)
-    return obj
-
-
-def _text(value: typing.Any) -> str:
-    """A value as the editor shows it (floats with repr precision)."""
-    return repr(value) if isinstance(value, float) else str(value)
-
-
-def parse_number(text: str, kind: type) -> typing.Any:
-    """Lenient text -> number for an int or float field; None when the text is not a number.
-
-    An int field accepts "1e3" (-> 1000); a non-integral number is returned as a float so the
-    engine's validator reports "must be an integer"."""
-    try:
-        return int(text) if kind is int else float(text)  # both ignore surrounding whitespace
-    except ValueError:
-        pass
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return int(value) if math.isfinite(value) and value.is_integer() else value
-
-
-def _restyle(widget: QWidget, name: str, value: typing.Any) -> None:
-    if widget.property(name) != value:
-        widget.setProperty(name, value)
-        widget.style().unpolish(widget)
-        widget.style().polish(widget)
-
-
-def _error_label(role: str = "error") -> QLabel:
-    label = QLabel()
-    label.setProperty("role", role)
-    label.setWordWrap(True)
-    label.hide()
-    return label
-
-
-def _show(label: QLabel, text: str) -> None:
-    label.setText(text)
-    label.setVisible(bool(text))
-
-
-def _button(text: str, slot: typing.Callable) -> QPushButton:
-    button = QPushButton(text)
-    button.clicked.connect(slot)
-    return button
-
-
-def _column(*items: QWidget | QHBoxLayout | QVBoxLayout | QGridLayout) -> QWidget:
-    """A margin-less widget stacking `items` (widgets or layouts) vertically."""
-    box = QWidget()
-    column = QVBoxLayout(box)
-    column.setContentsMargins(0, 0, 0, 0)
-    for item in items:
-        (column.addWidget if isinstance(item, QWidget) else column.addLayout)(item)
-    return box
-
-
-def _row(*widgets: QWidget) -> QHBoxLayout:
-    row = QHBoxLayout()
-    for widget in widgets:
-        row.addWidget(widget)
-    row.addStretch(1)
-    return row
+from .config_fields import (DEVICES, GROUPS, LISTS, STFT, STYLE, as_text, button, column, error_label,
+                            field_type, mark_field, parse_number, restyle, row, show_message, value_at)
 
 
 class ConfigEditorPanel(QWidget):
@@ -134,7 +29,7 @@ class ConfigEditorPanel(QWidget):
 
     def __init__(self, config: TrainingConfig | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setStyleSheet(_STYLE)
+        self.setStyleSheet(STYLE)
         self._widgets: dict[str, QLineEdit | QComboBox] = {}  # scalar paths and list cells
         self._errors: dict[str, QLabel] = {}  # scalar paths
         self._rows: list[tuple[QWidget, list[QLineEdit], QLabel]] = []  # resolution rows: box, edits, errors
@@ -145,20 +40,20 @@ class ConfigEditorPanel(QWidget):
         self._updating = False
         self._preset_dir = ""
 
-        self.load_button = _button("Load preset…", self._choose_load)
-        self.save_button = _button("Save preset…", self._choose_save)
-        self.reset_button = _button("Reset to defaults", self.reset_to_defaults)
-        self.preset_label = _error_label()
-        self.general_banner = _error_label("banner")
+        self.load_button = button("Load preset…", self._choose_load)
+        self.save_button = button("Save preset…", self._choose_save)
+        self.reset_button = button("Reset to defaults", self.reset_to_defaults)
+        self.preset_label = error_label()
+        self.general_banner = error_label("banner")
         self.diff_label = QLabel()
 
         body = QWidget()
         body_layout = QVBoxLayout(body)
         loss_box = QGroupBox("Loss")
         loss_layout = QVBoxLayout(loss_box)
-        self.loss_banner = _error_label("banner")
+        self.loss_banner = error_label("banner")
         loss_layout.addWidget(self.loss_banner)
-        for title, fields in _GROUPS:
+        for title, fields in GROUPS:
             box = QGroupBox(title)
             form = QFormLayout(box)
             for path, label in fields:
@@ -174,7 +69,7 @@ class ConfigEditorPanel(QWidget):
         scroll.setWidget(body)
 
         layout = QVBoxLayout(self)
-        layout.addLayout(_row(self.load_button, self.save_button, self.reset_button))
+        layout.addLayout(row(self.load_button, self.save_button, self.reset_button))
         for widget in (self.preset_label, self.general_banner, self.diff_label, scroll):
             layout.addWidget(widget)
         self.set_config(config if config is not None else TrainingConfig())
@@ -189,28 +84,28 @@ class ConfigEditorPanel(QWidget):
             widget.textChanged.connect(self._on_edit)
         widget.setObjectName(path)
         self._widgets[path] = widget
-        self._errors[path] = _error_label()
-        return _column(widget, self._errors[path])
+        self._errors[path] = error_label()
+        return column(widget, self._errors[path])
 
     def _make_resolutions(self) -> QWidget:
         """One row per STFT resolution: fft size, hop size, window length, and the row's errors."""
         header = QGridLayout()
         header.setColumnMinimumWidth(0, 90)
-        for col, (_, title) in enumerate(_LISTS, start=1):
+        for col, (_, title) in enumerate(LISTS, start=1):
             header.addWidget(QLabel(title), 0, col)
             header.setColumnStretch(col, 1)
         self._rows_layout = QVBoxLayout()
-        self.list_error = _error_label()
-        self.add_row_button = _button("Add resolution", self.add_resolution)
-        self.remove_row_button = _button("Remove last resolution", self.remove_resolution)
-        return _column(header, self._rows_layout, self.list_error,
-                       _row(self.add_row_button, self.remove_row_button))
+        self.list_error = error_label()
+        self.add_row_button = button("Add resolution", self.add_resolution)
+        self.remove_row_button = button("Remove last resolution", self.remove_resolution)
+        return column(header, self._rows_layout, self.list_error,
+                      row(self.add_row_button, self.remove_row_button))
 
     def _set_row_count(self, n: int) -> None:
         while len(self._rows) > n:
             widget, _, _ = self._rows.pop()
-            for name, _ in _LISTS:
-                self._widgets.pop(f"{_STFT}{name}[{len(self._rows)}]", None)
+            for name, _ in LISTS:
+                self._widgets.pop(f"{STFT}{name}[{len(self._rows)}]", None)
             self._rows_layout.removeWidget(widget)
             widget.setParent(None)
             widget.deleteLater()
@@ -222,16 +117,16 @@ class ConfigEditorPanel(QWidget):
             grid.setColumnMinimumWidth(0, 90)
             grid.addWidget(QLabel(f"Resolution {i + 1}"), 0, 0)
             edits = []
-            for col, (name, _) in enumerate(_LISTS, start=1):
+            for col, (name, _) in enumerate(LISTS, start=1):
                 edit = QLineEdit()
-                edit.setObjectName(f"{_STFT}{name}[{i}]")
+                edit.setObjectName(f"{STFT}{name}[{i}]")
                 edit.textChanged.connect(self._on_edit)
                 self._widgets[edit.objectName()] = edit
                 grid.addWidget(edit, 0, col)
                 grid.setColumnStretch(col, 1)
                 edits.append(edit)
-            error = _error_label()
-            grid.addWidget(error, 1, 1, 1, len(_LISTS))
+            error = error_label()
+            grid.addWidget(error, 1, 1, 1, len(LISTS))
             self._rows_layout.addWidget(widget)
             self._rows.append((widget, edits, error))
         self.remove_row_button.setEnabled(len(self._rows) > 1)
@@ -241,18 +136,18 @@ class ConfigEditorPanel(QWidget):
         self._updating = True
         try:
             for path, widget in [(p, w) for p, w in self._widgets.items() if "[" not in p]:
-                text = _text(_get(config, path))
+                text = as_text(value_at(config, path))
                 if isinstance(widget, QComboBox) and widget.findText(text) < 0:
                     widget.addItem(text)  # e.g. "cuda:1" from a preset
                 if isinstance(widget, QComboBox):
                     widget.setCurrentText(text)
                 else:
                     widget.setText(text)
-            lists = [tuple(_get(config, _STFT + name)) for name, _ in _LISTS]
+            lists = [tuple(value_at(config, STFT + name)) for name, _ in LISTS]
             self._set_row_count(max(1, *(len(values) for values in lists)))
             for col, values in enumerate(lists):
                 for i, (_, edits, _) in enumerate(self._rows):
-                    edits[col].setText(_text(values[i]) if i < len(values) else "")
+                    edits[col].setText(as_text(values[i]) if i < len(values) else "")
         finally:
             self._updating = False
         self._revalidate()
@@ -321,8 +216,8 @@ class ConfigEditorPanel(QWidget):
         return True
 
     def _show_preset(self, text: str, error: bool) -> None:
-        _restyle(self.preset_label, "role", "error" if error else "info")
-        _show(self.preset_label, text)
+        restyle(self.preset_label, "role", "error" if error else "info")
+        show_message(self.preset_label, text)
 
     def _choose_load(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load preset", self._preset_dir,
@@ -364,10 +259,10 @@ class ConfigEditorPanel(QWidget):
                 *tables, name = path.split(".")
                 for table in tables:
                     node = node.setdefault(table, {})
-                node[name] = self._read(path, widget, _field_type(path), local)
+                node[name] = self._read(path, widget, field_type(path), local)
         stft = data["loss"]["stft"]
-        for col, (name, _) in enumerate(_LISTS):
-            stft[name] = [self._read(f"{_STFT}{name}[{i}]", edits[col], int, local)
+        for col, (name, _) in enumerate(LISTS):
+            stft[name] = [self._read(f"{STFT}{name}[{i}]", edits[col], int, local)
                           for i, (_, edits, _) in enumerate(self._rows)]
         config, structural = build_config(data)
         local_paths = {p.path for p in local}
@@ -390,30 +285,24 @@ class ConfigEditorPanel(QWidget):
         for path, widget in self._widgets.items():
             if "[" in path:
                 list_path, index = path[:-1].split("[")
-                default_list, i = _get(defaults, list_path), int(index)
-                default = _text(default_list[i]) if i < len(default_list) else "none (extra resolution)"
+                default_list, i = value_at(defaults, list_path), int(index)
+                default = as_text(default_list[i]) if i < len(default_list) else "none (extra resolution)"
                 differs = list_path in diffs and parse_number(widget.text(), int) != (
                     default_list[i] if i < len(default_list) else None)
             else:
-                default, differs = _text(_get(defaults, path)), path in diffs
+                default, differs = as_text(value_at(defaults, path)), path in diffs
             errors = messages.pop(path, [])
-            _restyle(widget, "invalid", bool(errors))
-            _restyle(widget, "differs", differs)
-            font = widget.font()
-            font.setBold(differs)
-            widget.setFont(font)
-            tips = errors + ([f"(default: {default})"] if differs else [])
-            widget.setToolTip("\n".join(tips))
+            mark_field(widget, errors, differs, default)
             if path in self._errors:
-                _show(self._errors[path], "\n".join(errors))
+                show_message(self._errors[path], "\n".join(errors))
         for i, (_, edits, label) in enumerate(self._rows):
-            lines = [f"{title}: {m}" for name, title in _LISTS
-                     for m in [p.message for p in self._problems if p.path == f"{_STFT}{name}[{i}]"]]
-            _show(label, "\n".join(lines))
-        lists = [f"{_STFT}{name}: {m}" for name, _ in _LISTS for m in messages.pop(_STFT + name, [])]
-        _show(self.list_error, "\n".join(lists))
-        _show(self.loss_banner, "\n".join(messages.pop("loss", [])))
-        _show(self.general_banner, "\n".join(f"{path}: {m}" if path else m
-                                             for path, ms in messages.items() for m in ms))
+            lines = [f"{title}: {m}" for name, title in LISTS
+                     for m in [p.message for p in self._problems if p.path == f"{STFT}{name}[{i}]"]]
+            show_message(label, "\n".join(lines))
+        lists = [f"{STFT}{name}: {m}" for name, _ in LISTS for m in messages.pop(STFT + name, [])]
+        show_message(self.list_error, "\n".join(lists))
+        show_message(self.loss_banner, "\n".join(messages.pop("loss", [])))
+        show_message(self.general_banner, "\n".join(f"{path}: {m}" if path else m
+                                                     for path, ms in messages.items() for m in ms))
         n = len(diffs)
         self.diff_label.setText(f"{n} field{'s differ' if n != 1 else ' differs'} from defaults")

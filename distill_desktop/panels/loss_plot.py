@@ -6,50 +6,22 @@ Feeding (`add_steps`, `add_epoch`, `add_*_arrays`) only appends to the growing a
 LossSeries; a single-shot QTimer redraws the changed curves at most every 100 ms. Every point is
 kept; a redraw hands pyqtgraph the min/max envelope of the visible range at about one column per
 pixel (series.envelope over a MinMaxPyramid), so it costs O(pixels) whatever the length of the run,
-and a one-step spike is drawn at any zoom.
+and a one-step spike is drawn at any zoom. The plots, items and controls are built by
+loss_plot_widgets; this panel wires them up and decides what they show.
 """
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from ..series import robust_range
 from .loss_data import COMPONENTS, FIELDS, X_MODES, LossSeries
+from .loss_plot_widgets import (COLORS, LABELS, RAW_ALPHA_WHEN_SMOOTHED, SUFFIX, SYMBOLS, X_LABELS,
+                                build_controls, build_plots, curve_pen, plot_item)
 
-LABELS = {"total": "total", "stft": "STFT", "magnitude": "magnitude", "if": "IF", "kl": "KL",
-          "kl_weight": "KL weight", "learning_rate": "learning rate"}
-COLORS = {"total": "#e6e6e6", "stft": "#4c9be8", "magnitude": "#f5a623", "if": "#6cc644",
-          "kl": "#e8588c", "kl_weight": "#e8588c", "learning_rate": "#b48ead"}
-SERIES_LABELS = {"step": "per step", "epoch": "per epoch", "val": "validation", "schedule": "schedules"}
-SUFFIX = {"step": "", "schedule": "", "epoch": " (epoch)", "val": " (val)"}
-X_LABELS = {"step": "step", "epoch": "epoch", "wall time": "seconds since start"}
-RAW_ALPHA_WHEN_SMOOTHED = 60
-SYMBOLS = {"epoch": "o", "val": "s"}
 MAX_MARKERS = 200
 X_HEADROOM = 0.05
-AXIS_WIDTH = 64
-
-
-def _item(pen, **style) -> pg.PlotDataItem:
-    item = pg.PlotDataItem(pen=pen, **style)
-    item.setDownsampling(auto=True, method="peak")
-    item.setClipToView(True)
-    return item
-
-
-def _pen(series, key, alpha=255, dense=False):
-    """Same colour per component; per step thin, per epoch thick (with dots), validation dashed.
-
-    Only 1-px dashes: Qt strokes wider dashed (or translucent wide) pens ~20x slower; a dense
-    epoch curve (hundreds of points) is drawn thin too, for the same reason."""
-    color = pg.mkColor(COLORS[key])
-    color.setAlpha(alpha)
-    if series == "epoch":
-        return pg.mkPen(color, width=1 if dense else 2)
-    if series == "val":
-        return pg.mkPen(color, width=1, style=QtCore.Qt.PenStyle.DashLine)
-    return pg.mkPen(color, width=1)
 
 
 class LossPlotPanel(QtWidgets.QWidget):
@@ -77,52 +49,12 @@ class LossPlotPanel(QtWidgets.QWidget):
 
     # -- construction ------------------------------------------------------------------------
     def _build_plots(self):
-        self._graphics = pg.GraphicsLayoutWidget()
-        self.plot = self._graphics.addPlot(row=0, col=0)
-        self.schedule_plot = self._graphics.addPlot(row=1, col=0)
-        self._graphics.ci.layout.setRowStretchFactor(0, 3)
-        self.schedule_plot.setXLink(self.plot)
-        self.plot.setLabel("left", "loss")
-        self.schedule_plot.setLabel("left", "KL weight")
-        self.schedule_plot.setLabel("bottom", X_LABELS["step"])
-        for plot in (self.plot, self.schedule_plot):   # no grid: it costs ~25 ms a paint at 1400 px
-            plot.getAxis("left").enableAutoSIPrefix(False)
-            plot.showAxis("right")        # equal axis widths, so both views span the same x range
-            plot.getAxis("left").setWidth(AXIS_WIDTH)
-            plot.getAxis("right").setWidth(AXIS_WIDTH)
-            plot.setDownsampling(auto=True, mode="peak")   # PlotItem.addItem imposes its own on items
-            plot.setClipToView(True)
-        self.plot.getAxis("right").setStyle(showValues=False)
-        self.lr_view = pg.ViewBox(enableMenu=False)        # pyqtgraph's MultiplePlotAxes pattern
-        self.schedule_plot.scene().addItem(self.lr_view)
-        self.schedule_plot.getAxis("right").linkToView(self.lr_view)
-        self.schedule_plot.getAxis("right").setLabel("learning rate")
-        self.schedule_plot.getAxis("right").enableAutoSIPrefix(False)
-        self.lr_view.setXLink(self.schedule_plot)
+        plots = build_plots(self.data.curves)
+        self._graphics, self.plot, self.schedule_plot = plots.graphics, plots.plot, plots.schedule_plot
+        self.lr_view, self.legend = plots.lr_view, plots.legend
+        self._items, self._smooth_items = plots.items, plots.smooth_items
         self.schedule_plot.vb.sigResized.connect(self._sync_lr_view)
-        self.legend = self.plot.addLegend(offset=(-10, 10), brush=(0, 0, 0, 150))
         self.legend.sigSampleClicked.connect(self._on_legend_clicked)
-        schedule_legend = self.schedule_plot.addLegend(offset=(10, 5))
-        self._items, self._smooth_items = {}, {}
-        for name, curve in self.data.curves.items():
-            series, key = curve.series, curve.key
-            item = self._items[name] = _item(_pen(series, key))
-            if series == "epoch":
-                item.setSymbolSize(6), item.setSymbolBrush(COLORS[key]), item.setSymbolPen(None)
-            elif series == "val":
-                item.setSymbolSize(5), item.setSymbolBrush(None), item.setSymbolPen(COLORS[key])
-            if series == "schedule":
-                if key == "learning_rate":   # a linked ViewBox's range lags; the envelope clips anyway
-                    item.setClipToView(False)
-                (self.schedule_plot if key == "kl_weight" else self.lr_view).addItem(item)
-                schedule_legend.addItem(item, LABELS[key])
-                continue
-            self.plot.addItem(item)
-            if series == "step":
-                self.legend.addItem(item, LABELS[key])
-                smooth = self._smooth_items[name] = _item(_pen(series, key))
-                smooth.setVisible(False)
-                self.plot.addItem(smooth)
         for view in (self.plot.vb, self.schedule_plot.vb, self.lr_view):
             view.enableAutoRange(x=False)     # see _follow_data: autoscrolling costs a repaint per burst
             view.sigRangeChangedManually.connect(self._stop_following)
@@ -132,37 +64,20 @@ class LossPlotPanel(QtWidgets.QWidget):
         self.plot.vb.sigResized.connect(self._mark_all_dirty)
 
     def _build_controls(self):
-        self._component_boxes, self._series_boxes = {}, {}
-        rows = [QtWidgets.QHBoxLayout() for _ in range(2)]
-        for key in COMPONENTS:
-            box = self._component_boxes[key] = QtWidgets.QCheckBox(LABELS[key], checked=True)
-            swatch = QtGui.QPixmap(12, 12)
-            swatch.fill(pg.mkColor(COLORS[key]))
-            box.setIcon(QtGui.QIcon(swatch))
-            rows[0].addWidget(box)
-        rows[0].addSpacing(16)
-        for series, label in SERIES_LABELS.items():
-            box = self._series_boxes[series] = QtWidgets.QCheckBox(label, checked=True)
-            rows[0].addWidget(box)
+        controls = build_controls()
+        self._component_boxes, self._series_boxes = controls.component_boxes, controls.series_boxes
         for box in (*self._component_boxes.values(), *self._series_boxes.values()):
             box.toggled.connect(self._apply_visibility)
-        self.log_y_box = QtWidgets.QCheckBox("log y", toggled=self.set_log_y)
-        self.outliers_box = QtWidgets.QCheckBox("ignore outliers", toggled=self.set_ignore_outliers)
-        self.smoothing_slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal, minimum=0, maximum=99)
-        self.smoothing_slider.setMaximumWidth(160)
+        self.log_y_box, self.outliers_box = controls.log_y_box, controls.outliers_box
+        self.log_y_box.toggled.connect(self.set_log_y)
+        self.outliers_box.toggled.connect(self.set_ignore_outliers)
+        self.smoothing_slider, self._smoothing_label = controls.smoothing_slider, controls.smoothing_label
         self.smoothing_slider.valueChanged.connect(lambda value: self.set_smoothing(value / 100))
-        self._smoothing_label = QtWidgets.QLabel("0.00")
-        self.x_mode_combo = QtWidgets.QComboBox()
-        self.x_mode_combo.addItems(X_MODES)
+        self.x_mode_combo = controls.x_mode_combo
         self.x_mode_combo.currentTextChanged.connect(self.set_x_mode)
-        for widget in (self.log_y_box, self.outliers_box, QtWidgets.QLabel("smoothing"),
-                       self.smoothing_slider, self._smoothing_label, QtWidgets.QLabel("x axis"),
-                       self.x_mode_combo):
-            rows[1].addWidget(widget)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        for row in rows:
-            row.addStretch(1)
+        for row in controls.rows:
             layout.addLayout(row)
         layout.addWidget(self._graphics, 1)
         self.readout = QtWidgets.QLabel(" ", textFormat=QtCore.Qt.TextFormat.RichText, wordWrap=True)
@@ -291,7 +206,7 @@ class LossPlotPanel(QtWidgets.QWidget):
                 if curve.series in SYMBOLS and self._dense.get(name) != dense:
                     self._dense[name] = dense     # markers only while they can be told apart
                     item.setSymbol(None if dense else SYMBOLS[curve.series])
-                    item.setPen(_pen(curve.series, curve.key, dense=dense))
+                    item.setPen(curve_pen(curve.series, curve.key, dense=dense))
                 item.setData(x, y)
         if self._follow:
             self._fit_x()
@@ -369,7 +284,7 @@ class LossPlotPanel(QtWidgets.QWidget):
         self._smoothing_label.setText(f"{smoothing:.2f}")
         alpha = RAW_ALPHA_WHEN_SMOOTHED if smoothing > 0 else 255
         for name in self._smooth_items:
-            self._items[name].setPen(_pen("step", self.data.curves[name].key, alpha))
+            self._items[name].setPen(curve_pen("step", self.data.curves[name].key, alpha))
         self._apply_visibility()
         self._mark_all_dirty()
 
@@ -405,7 +320,7 @@ class LossPlotPanel(QtWidgets.QWidget):
     # -- overlays ----------------------------------------------------------------------------
     def add_run_overlay(self, run_label, name, x, y, color) -> pg.PlotDataItem:
         """Draw another run's curve (x already in the current x mode) with a legend entry naming it."""
-        item = _item(pg.mkPen(color, width=1.5))
+        item = plot_item(pg.mkPen(color, width=1.5))
         self.plot.addItem(item)           # before setData: clip-to-view needs its ViewBox
         item.setData(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
         self.legend.addItem(item, f"{run_label} · {name}")
@@ -419,4 +334,4 @@ class LossPlotPanel(QtWidgets.QWidget):
         self._overlays = []
 
 
-__all__ = ["LossPlotPanel", "COMPONENTS", "FIELDS", "X_MODES"]
+__all__ = ["LossPlotPanel", "COMPONENTS", "FIELDS", "RAW_ALPHA_WHEN_SMOOTHED", "X_MODES"]

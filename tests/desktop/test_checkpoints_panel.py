@@ -13,34 +13,14 @@ from distill_desktop.panels.checkpoints_panel import COLUMNS, MISSING, Checkpoin
 from distill_engine.checkpoints import BEST_NAME, read_checkpoint_info
 from distill_engine.run_admin import resume_trainer
 from distill_engine.run_reader import open_run
-
-
-def _root_conftest():
-    """tests/conftest.py's helpers (imported by path: tests/desktop has a conftest of its own)."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_distill_tests_root_conftest", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_helpers = _root_conftest()
+from support import train_tiny_runs
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A run trained for 3 epochs (checkpoints epoch 1..3 and best); tests work on copies."""
-    from distill_engine.trainer import Trainer
-
     root = tmp_path_factory.mktemp("ckpt")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DISTILL_DATA_DIR", str(root / "data"))
-        mp.setenv("DISTILL_CACHE_DIR", str(root / "cache"))
-        corpus = _helpers.write_corpus(root / "corpus")
-        result = Trainer(_helpers.tiny_config(epochs=3), corpus, runs_dir=root / "runs",
-                         run_name="piano").run()
+    [result] = train_tiny_runs(root, {"run_name": "piano", "epochs": 3})
     assert result.status == "completed"
     return Path(result.run_dir)
 

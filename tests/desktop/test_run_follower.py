@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,20 +14,7 @@ from distill_desktop.run_browser import RunBrowser
 from distill_desktop.run_follower import RunFollower
 from distill_engine import save_config
 from distill_engine.store import create_run
-
-
-def _root_conftest():
-    """tests/conftest.py's helpers (imported by path: tests/desktop has a conftest of its own)."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_distill_tests_root_conftest", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_helpers = _root_conftest()
+from support import tiny_config, write_corpus
 
 
 class Collector:
@@ -99,9 +85,9 @@ def test_an_unreadable_folder_is_reported_and_left_alone(qtbot, follower, tmp_pa
 
 
 def test_follows_a_separate_distill_train_process_until_it_is_killed(qtbot, tmp_path):
-    corpus = _helpers.write_corpus(tmp_path / "corpus")
+    corpus = write_corpus(tmp_path / "corpus")
     config = tmp_path / "long.toml"
-    save_config(_helpers.tiny_config(epochs=10_000), config)
+    save_config(tiny_config(epochs=10_000), config)
     runs = tmp_path / "runs"
     process = subprocess.Popen([sys.executable, "-m", "distill_engine", str(corpus), "--config",
                                 str(config), "--runs-dir", str(runs)],

@@ -16,39 +16,18 @@ from distill_desktop.panels.runs_panel import RunsPanel
 from distill_desktop.run_browser import RunBrowser
 from distill_engine.run_reader import list_runs, open_run
 from distill_engine.store import create_run
-
-
-def _root_conftest():
-    """tests/conftest.py's helpers (imported by path: tests/desktop has a conftest of its own)."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_distill_tests_root_conftest", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_helpers = _root_conftest()
-tiny_config, write_corpus = _helpers.tiny_config, _helpers.write_corpus
+from support import tiny_config, train_tiny_runs
 
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory):
     """runs/: 'slow' (lr 1e-3) and 'fast' (lr 5e-4) trained 2 epochs, 'crashed' (stored status
     running, writer gone), 'broken' (random bytes for a database) and 'holiday-photos' (no run)."""
-    from distill_engine.trainer import Trainer
-
     root = tmp_path_factory.mktemp("library")
     runs = root / "runs"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DISTILL_DATA_DIR", str(root / "data"))
-        mp.setenv("DISTILL_CACHE_DIR", str(root / "cache"))
-        corpus = write_corpus(root / "corpus")
-        slow = Trainer(tiny_config(epochs=2), corpus, runs_dir=runs, run_name="slow").run()
-        fast = Trainer(tiny_config(epochs=2, learning_rate=5e-4), corpus, runs_dir=runs,
-                       run_name="fast").run()
-    writer = create_run(runs, "crashed", str(corpus), 10)
+    slow, fast = train_tiny_runs(root, {"run_name": "slow", "epochs": 2},
+                                 {"run_name": "fast", "epochs": 2, "learning_rate": 5e-4})
+    writer = create_run(runs, "crashed", str(root / "corpus"), 10)
     for s in range(1, 4):
         writer.log_step({"step": s, "epoch": 1, "train_loss": 2.0 / s})
     writer.close("completed")

@@ -15,34 +15,14 @@ from distill_engine.run_admin import (config_diff, delete_checkpoint, delete_run
                                       resume_trainer)
 from distill_engine.run_reader import list_runs, open_run
 from distill_engine.store import create_run
-
-
-def _root_conftest():
-    """tests/conftest.py's helpers (imported by path: tests/desktop has a conftest of its own)."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_distill_tests_root_conftest", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_helpers = _root_conftest()
-tiny_config, write_corpus = _helpers.tiny_config, _helpers.write_corpus
+from support import train_tiny_runs
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A run trained for 2 epochs by the real Trainer (read-only for the tests: copy to change)."""
-    from distill_engine.trainer import Trainer
-
     root = tmp_path_factory.mktemp("trained")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DISTILL_DATA_DIR", str(root / "data"))
-        mp.setenv("DISTILL_CACHE_DIR", str(root / "cache"))
-        corpus = write_corpus(root / "corpus")
-        result = Trainer(tiny_config(epochs=2), corpus, runs_dir=root / "runs").run()
+    [result] = train_tiny_runs(root, {"epochs": 2})
     assert result.status == "completed"
     return root, Path(result.run_dir)
 

@@ -1,0 +1,53 @@
+"""Helpers shared by the tests: a real corpus folder, a tiny config and runs trained by the real
+Trainer. A plain module (not a conftest) so any test file can `from support import ...`."""
+import pytest
+
+
+def write_corpus(folder, n_files=6, seconds=1.0, sample_rate=8000, seed=0):
+    """A real folder of decodable WAV files: decaying tones and noise bursts."""
+    import numpy as np
+    import soundfile as sf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    for i in range(n_files):
+        tone = np.sin(2 * np.pi * (110 * (i + 2)) * t) * np.exp(-3 * t)
+        noise = 0.2 * rng.standard_normal(t.size) * np.exp(-6 * t)
+        sf.write(folder / f"sound_{i:02d}.wav", (0.5 * tone + noise).astype(np.float32), sample_rate)
+    return folder
+
+
+def tiny_config(**overrides):
+    """A config small enough that a few epochs train in about a second on a laptop CPU."""
+    from distill_engine import TrainingConfig
+    from distill_engine.config import RepresentationConfig
+
+    config = TrainingConfig(epochs=3, batch_size=4, latent_dim=8, chunk_duration=0.5, device="cpu",
+                            validation_fraction=0.3, checkpoint_interval_s=0.0,
+                            representation=RepresentationConfig(sample_rate=8000, n_fft=256, hop_length=64))
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return config
+
+
+def train_tiny_runs(root, *runs):
+    """Train one run per dict of `runs` (`run_name` plus tiny_config overrides) with the real Trainer.
+
+    For module-scoped fixtures (no per-test isolated_dirs): the corpus is written to root/"corpus",
+    the runs go to root/"runs" and the data and cache folders point under `root` while training.
+    Returns the Trainer results in the order given.
+    """
+    from distill_engine.trainer import Trainer
+
+    results = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DISTILL_DATA_DIR", str(root / "data"))
+        mp.setenv("DISTILL_CACHE_DIR", str(root / "cache"))
+        corpus = write_corpus(root / "corpus")
+        for overrides in runs:
+            overrides = dict(overrides)
+            run_name = overrides.pop("run_name", None)
+            results.append(Trainer(tiny_config(**overrides), corpus, runs_dir=root / "runs",
+                                   run_name=run_name).run())
+    return results
