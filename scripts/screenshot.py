@@ -30,6 +30,7 @@ def main() -> int:
     window = MainWindow(settings=QSettings(str(Path(data) / "settings.ini"), QSettings.IniFormat))
     window.config_editor.set_config(TrainingConfig(epochs=120, batch_size=8, chunk_duration=0.5, device="cpu"))
     window.resize(1500, 900)
+    window.plot_panel.set_log_y(True)  # the unweighted KL is 10-100x the other terms
     window.show()
     window.confirm_close = lambda: True
 

@@ -155,6 +155,16 @@ class LossPlotPanel(QtWidgets.QWidget):
         self._follow = False          # (the user zoomed or panned: redraw at the new resolution)
         self._mark_all_dirty()
 
+    def _fit_schedule_ranges(self) -> None:
+        """KL weight and learning rate from 0 to just above their largest value (autorange makes a
+        constant learning rate a meaningless band around it)."""
+        for name, view in (("kl_weight", self.schedule_plot.vb), ("learning_rate", self.lr_view)):
+            y = self.curve_data(name)[1]
+            top = float(np.nanmax(y)) if len(y) and np.isfinite(y).any() else 0.0
+            if top > 0 and getattr(view, "_distill_top", None) != top:
+                view._distill_top = top
+                view.setYRange(0.0, top * 1.1, padding=0)
+
     def follow_data(self) -> None:
         """Fit x to the whole run again and keep following new steps (the "A" button does this)."""
         self._follow = True
@@ -212,6 +222,7 @@ class LossPlotPanel(QtWidgets.QWidget):
             self._fit_x()
         if self._ignore_outliers:
             self._apply_robust_range()
+        self._fit_schedule_ranges()
 
     def _apply_robust_range(self):
         left, right = self.plot.vb.viewRange()[0]
