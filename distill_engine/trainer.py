@@ -150,7 +150,7 @@ class Trainer:
             self.representation = rep = Representation.from_state_dict(rep_state)
             self.detector.load_state_dict(detector_state)
             self.detector.patience = cfg.divergence_patience
-            for i, cb in enumerate(self.callbacks):
+            for i, cb in enumerate(self.callbacks):  # the subscribers given (not yet the recorder)
                 if str(i) in callback_states:
                     cb.load_state_dict(callback_states[str(i)])
             if self.resume_run is not None:
@@ -178,6 +178,7 @@ class Trainer:
         self.run_dir = Path(self.writer.run_dir)
         save_config(cfg, self.run_dir / "config.toml")
         self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", cfg.checkpoints_kept)
+        self.subscribers = list(self.callbacks)  # their states go into checkpoints, by position
         self.callbacks.insert(0, RunRecorder(self.writer))
 
     # -- events ------------------------------------------------------------------------------------
@@ -354,7 +355,7 @@ class Trainer:
             config=config_to_dict(self.config), metrics=metrics,
             extra={"training_state": self.state.to_dict(), "representation": self.representation.state_dict(),
                    "divergence": self.detector.state_dict(),
-                   "callbacks": {str(i): cb.state_dict() for i, cb in enumerate(self.callbacks)}},
+                   "callbacks": {str(i): cb.state_dict() for i, cb in enumerate(self.subscribers)}},
             extra_tensors=rng_tensors())
 
     def _snapshot(self, event: ev.EpochMetrics) -> dict:

@@ -238,3 +238,25 @@ def test_database_stays_consistent_after_a_run(tmp_path, corpus_dir, make_config
     with sqlite3.connect(f"{result.run_dir}/run.sqlite") as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_subscribers_state_survives_stop_and_resume(tmp_path, corpus_dir, make_config):
+    class EpochCounter(Callback):
+        def __init__(self):
+            self.seen = 0
+
+        def on_epoch(self, trainer, event):
+            self.seen += 1
+            if event.epoch == 2:
+                trainer.request_stop()
+
+        def state_dict(self):
+            return {"seen": self.seen}
+
+        def load_state_dict(self, state):
+            self.seen = state["seen"]
+
+    stopped = Trainer(make_config(epochs=4), corpus_dir, runs_dir=tmp_path / "runs", callbacks=[EpochCounter()]).run()
+    counter = EpochCounter()
+    Trainer.resume(stopped.run_dir, callbacks=[counter]).run()
+    assert counter.seen == 4  # 2 restored from the checkpoint + 2 trained after resuming
