@@ -2,7 +2,9 @@
 component, the schedules and the per-epoch curves) + LossPlotPanel.redraw_now + grab().
 
 The run (1M step rows of the trainer's step metrics, 100 epochs) is written once with RunWriter
-into a temporary folder, then opened --repeat times; each phase is printed, then the total.
+into a temporary folder, then opened --repeat times; each phase is printed, then the total. The
+same run with its step_blocks table dropped (read from the step_metrics rows, as a run written
+before step_blocks is) is then timed the same way, for the ratio.
 
     .venv/bin/python benchmarks/bench_open_run.py [--rows N] [--repeat 3]
 """
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -70,6 +74,25 @@ def open_and_draw(app, run_dir: Path) -> dict:
     return {"open": t1 - t0, "read+feed": t2 - t1, "draw": t3 - t2, "total": t3 - t0, "points": points}
 
 
+def rows_only_copy(run_dir: Path) -> Path:
+    """A copy of the run without step_blocks: what a reader finds in a run from before them."""
+    copy = run_dir.with_name(run_dir.name + "-rows-only")
+    shutil.copytree(run_dir, copy)
+    db = sqlite3.connect(copy / "run.sqlite")
+    db.execute("DROP TABLE step_blocks")
+    db.commit()
+    db.close()
+    return copy
+
+
+def report(results: list[dict], rows: int) -> None:
+    assert all(r["points"] == rows for r in results), results
+    for key in ("open", "read+feed", "draw", "total"):
+        values = [r[key] for r in results]
+        print(f"  {key:10s} median {statistics.median(values):6.3f} s   "
+              f"(runs: {', '.join(f'{v:.3f}' for v in values)})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -81,13 +104,16 @@ def main() -> None:
         run_dir = write_run(Path(tmp) / "runs", args.rows)
         print(f"wrote {args.rows:,} step rows in {time.perf_counter() - t:.1f} s")
         results = [open_and_draw(app, run_dir) for _ in range(args.repeat)]
-    assert all(r["points"] == args.rows for r in results), results
-    for key in ("open", "read+feed", "draw", "total"):
-        values = [r[key] for r in results]
-        print(f"  {key:10s} median {statistics.median(values):6.3f} s   "
-              f"(runs: {', '.join(f'{v:.3f}' for v in values)})")
-    print(f"open a {args.rows:,}-step run and draw it: {statistics.median(r['total'] for r in results):.3f} s "
-          f"(target <= 1 s)")
+        print("from step_blocks:")
+        report(results, args.rows)
+        rows_dir = rows_only_copy(run_dir)
+        rows_results = [open_and_draw(app, rows_dir) for _ in range(args.repeat)]
+        print("from step_metrics rows (no step_blocks table):")
+        report(rows_results, args.rows)
+    total = statistics.median(r["total"] for r in results)
+    rows_total = statistics.median(r["total"] for r in rows_results)
+    print(f"open a {args.rows:,}-step run and draw it: {total:.3f} s (target <= 1 s); "
+          f"{rows_total:.3f} s from rows ({rows_total / total:.1f}x)")
 
 
 if __name__ == "__main__":

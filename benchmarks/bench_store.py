@@ -1,9 +1,10 @@
 """Run store throughput: 1,000,000 step rows of 12 metrics through RunWriter, then read one series.
 
 Prints rows/s on the logging side (throttled by back-pressure once 200,000 rows are queued), total
-seconds until everything is committed, the database size, the seconds to read one 1M-point series
-with open_run(...).metric, the cost of one log_step call when the writer keeps up, and how long
-list_runs takes over 500 small runs (first listing creates SQLite's -wal/-shm files, so twice).
+seconds until everything is committed, the database size and the part of it the step_blocks copy
+takes, the seconds to read one 1M-point series with open_run(...).metric, the cost of one log_step
+call when the writer keeps up, and how long list_runs takes over 500 small runs (first listing
+creates SQLite's -wal/-shm files, so twice).
 
     .venv/bin/python benchmarks/bench_store.py [--rows N]
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 import tempfile
 import time
@@ -52,6 +54,12 @@ def main() -> None:
         size = sum(p.stat().st_size for p in writer.run_dir.glob("run.sqlite*"))
         print(f"  database size:   {size / 2**20:7.1f} MiB ({size / args.rows:.0f} bytes/row; "
               f"{db.stat().st_size / 2**20:.1f} MiB in run.sqlite)")
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        blocks, blob = conn.execute("SELECT count(*), total(length(data)) "
+                                    "FROM step_blocks").fetchone()
+        conn.close()
+        print(f"  of which step_blocks: {blob / 2**20:.1f} MiB in {blocks} blocks "
+              f"(+{blob / max(size - blob, 1):.0%} over the rows alone)")
         for attempt in range(3):
             with open_run(writer.run_dir) as run:
                 t0 = time.perf_counter()

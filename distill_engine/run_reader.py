@@ -1,7 +1,9 @@
 """Read-only views of run folders: `open_run(run_dir) -> Run` and `list_runs(runs_dir)`.
 
 A Run can be read while its writer (another thread or process) is still writing: every read is one
-short query on a read-only connection, so it never blocks the writer nor modifies a file.
+short query (or read transaction) on a read-only connection, so it never blocks the writer nor
+modifies a file. Step metrics come from the columnar step_blocks when they match the rows (checked
+on each read, see step_blocks.py), else from the step_metrics rows: the same float64 values.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import json
 import os
 import sqlite3
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,9 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import RunStoreError
+from .step_blocks import ALL_STEPS, read_step_blocks, read_step_columns
 from .store_schema import (
-    CHECKPOINTS_DIR, CONFIG_NAME, CORPUS_REPORT_NAME, DB_NAME, KNOWN_METRICS, SCHEMA_VERSION,
-    TABLES, UNREADABLE, connect_read_only, writer_alive,
+    CHECKPOINTS_DIR, CONFIG_NAME, CORPUS_REPORT_NAME, DB_NAME, KNOWN_METRICS, TABLES, UNREADABLE,
+    check_version, connect_read_only, db_error, effective_status,
 )
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ class Run:
             self._columns = {}
             self._refresh_layout()
             meta = dict(self._fetch("SELECT key, value FROM meta"))
-            _check_version(self.run_dir, meta.get("schema_version"))
+            check_version(self.run_dir, meta.get("schema_version"))
         except BaseException:
             self.close()
             raise
@@ -177,19 +181,25 @@ class Run:
         """
         per, present = self._resolve(name, ("step", "epoch") if per is None else (per,))
         table, key, _ = _table(per)
-        x, values = self._read_series(table, key, name if present else None)
+        found = None
+        if per == "step" and "step_blocks" in self._columns:
+            with self._snapshot() as conn:
+                found = read_step_blocks(conn, ALL_STEPS, [name] if present else [])
+        if found is not None:
+            x, values = found[0], found[1][0] if present else None
+        else:
+            x, values = self._read_series(table, key, name if present else None)
         return x, np.full(len(x), np.nan) if values is None else values
 
     def metrics_since(self, step: int,
                       names: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Step rows after `step` (exclusive) for live following: (steps, {name: values})."""
-        present = [n for n in names if self._resolve(n, ("step",))[1]]
-        select = ", ".join(["step"] + [f'"{n}"' for n in present])
-        data = self._read_matrix(f"SELECT {select} FROM step_metrics WHERE step > ? ORDER BY step",
-                                 (int(step),), 1 + len(present))
-        columns = {n: np.ascontiguousarray(data[:, 1 + i]) for i, n in enumerate(present)}
-        values = {n: columns.get(n, np.full(len(data), np.nan)) for n in names}
-        return data[:, 0].astype(np.int64), values
+        present = list(dict.fromkeys(n for n in names if self._resolve(n, ("step",))[1]))
+        with self._snapshot() as conn:
+            steps, columns = read_step_columns(conn, int(step) + 1, present,
+                                               "step_blocks" in self._columns)
+        found = dict(zip(present, columns))
+        return steps, {n: found[n] if n in found else np.full(len(steps), np.nan) for n in names}
 
     def events(self, kind: str | None = None, after_id: int = 0) -> list[RunEvent]:
         """Events in the order logged, optionally only one kind or only those after an id."""
@@ -216,51 +226,45 @@ class Run:
             try:
                 return self._live_conn().execute(sql, params).fetchall()
             except sqlite3.DatabaseError as exc:
-                raise _db_error(self.run_dir, exc) from exc
+                raise db_error(self.run_dir, exc) from exc
 
-    def _read_matrix(self, sql: str, params, width: int) -> np.ndarray:
-        """All rows of a numeric query as a float64 (n, width) array, filled in C (NULL -> NaN)."""
-        with self._lock:
-            try:
-                cursor = self._live_conn().execute(sql, params)
-                flat = np.fromiter(itertools.chain.from_iterable(cursor), dtype=np.float64)
-            except sqlite3.DatabaseError as exc:
-                raise _db_error(self.run_dir, exc) from exc
-            except (TypeError, ValueError) as exc:  # text or a blob where a number belongs
-                raise RunStoreError(f"{self.run_dir}: run database holds a value that is not a "
-                                    f"number: {exc}") from exc
-        return flat.reshape(-1, width)
-
-    def _read_series(self, table: str, key: str, column: str | None):
-        """(keys, values) in one short read transaction. Python-level row iteration is the cost
-        (SQLite scans 1M rows in ~0.1 s), so only the values go through it: the keys are an arange
-        when contiguous (the usual case), else one group_concat string parsed by numpy."""
+    @contextmanager
+    def _snapshot(self):
+        """The connection inside one read transaction (one consistent snapshot), under the lock;
+        a database error or a value that is not a number becomes RunStoreError."""
         with self._lock:
             conn = self._live_conn()
             try:
                 conn.execute("BEGIN")
-                lo, hi = conn.execute(f"SELECT (SELECT MIN({key}) FROM {table}), "  # 2 lookups,
-                                      f"(SELECT MAX({key}) FROM {table})").fetchone()  # no scan
-                values = None
-                if column is not None:
-                    cursor = conn.execute(f'SELECT "{column}" FROM {table} ORDER BY {key}')
-                    values = np.fromiter(itertools.chain.from_iterable(cursor), np.float64)
-                if lo is None:
-                    keys = np.empty(0, np.int64)
-                elif values is not None and len(values) == hi - lo + 1:
-                    keys = np.arange(lo, hi + 1, dtype=np.int64)
-                else:
-                    text = conn.execute(f"SELECT group_concat({key}) FROM "
-                                        f"(SELECT {key} FROM {table} ORDER BY {key})").fetchone()[0]
-                    keys = np.fromstring(text, sep=",", dtype=np.int64)
+                yield conn
             except sqlite3.DatabaseError as exc:
-                raise _db_error(self.run_dir, exc) from exc
+                raise db_error(self.run_dir, exc) from exc
             except (TypeError, ValueError) as exc:  # text or a blob where a number belongs
                 raise RunStoreError(f"{self.run_dir}: run database holds a value that is not a "
                                     f"number: {exc}") from exc
             finally:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")  # ends the read snapshot; nothing was written
+
+    def _read_series(self, table: str, key: str, column: str | None):
+        """(keys, values) in one short read transaction. Python-level row iteration is the cost
+        (SQLite scans 1M rows in ~0.1 s), so only the values go through it: the keys are an arange
+        when contiguous (the usual case), else one group_concat string parsed by numpy."""
+        with self._snapshot() as conn:
+            lo, hi = conn.execute(f"SELECT (SELECT MIN({key}) FROM {table}), "  # 2 lookups,
+                                  f"(SELECT MAX({key}) FROM {table})").fetchone()  # no scan
+            values = None
+            if column is not None:
+                cursor = conn.execute(f'SELECT "{column}" FROM {table} ORDER BY {key}')
+                values = np.fromiter(itertools.chain.from_iterable(cursor), np.float64)
+            if lo is None:
+                keys = np.empty(0, np.int64)
+            elif values is not None and len(values) == hi - lo + 1:
+                keys = np.arange(lo, hi + 1, dtype=np.int64)
+            else:
+                text = conn.execute(f"SELECT group_concat({key}) FROM "
+                                    f"(SELECT {key} FROM {table} ORDER BY {key})").fetchone()[0]
+                keys = np.fromstring(text, sep=",", dtype=np.int64)
         if values is not None and len(keys) != len(values):  # internal: would be a bug
             raise AssertionError(f"{len(keys)} keys for {len(values)} values in {table}")
         return keys, values
@@ -296,7 +300,7 @@ class Run:
         rows = self._fetch("SELECT key, value FROM meta WHERE key IN "
                            "('status', 'status_reason', 'hostname', 'heartbeat')")
         meta = dict(rows)
-        return _effective_status(self.run_dir, meta), meta.get("status_reason") or ""
+        return effective_status(self.run_dir, meta), meta.get("status_reason") or ""
 
 
 def _table(per: str) -> tuple[str, str, tuple]:
@@ -313,15 +317,8 @@ def _connect(run_dir: Path) -> sqlite3.Connection:
     try:
         conn = connect_read_only(db)
     except sqlite3.DatabaseError as exc:
-        raise _db_error(run_dir, exc) from exc
+        raise db_error(run_dir, exc) from exc
     return conn
-
-
-def _db_error(run_dir: Path, exc: sqlite3.DatabaseError) -> RunStoreError:
-    message = str(exc)
-    if "locked" in message or "busy" in message:
-        return RunStoreError(f"{run_dir}: run database is busy, try again: {message}")
-    return RunStoreError(f"{run_dir}: run database is damaged: {message}")
 
 
 _SUMMARY_META = ("schema_version", "run_id", "name", "corpus_path", "created_at", "finished_at",
@@ -349,9 +346,9 @@ def _read_summary(conn: sqlite3.Connection, run_dir: Path) -> RunSummary:
         if "no such table" in str(exc):
             raise RunStoreError(f"{run_dir}: {DB_NAME} is not a Distill run database "
                                 f"({exc})") from exc
-        raise _db_error(run_dir, exc) from exc
+        raise db_error(run_dir, exc) from exc
     meta = {k: v for k, v in zip(_SUMMARY_META, row) if v is not None}
-    _check_version(run_dir, meta.get("schema_version"))
+    check_version(run_dir, meta.get("schema_version"))
     max_epoch, best_val, *times = row[len(_SUMMARY_META):]
     times = [t for t in times if t is not None]
     if times:
@@ -363,28 +360,9 @@ def _read_summary(conn: sqlite3.Connection, run_dir: Path) -> RunSummary:
         run_dir=run_dir, id=meta.get("run_id") or run_dir.name,
         name=meta.get("name") or run_dir.name,
         corpus_path=meta.get("corpus_path") or "", created_at=meta.get("created_at") or "",
-        status=_effective_status(run_dir, meta), epochs_done=int(max_epoch or 0),
+        status=effective_status(run_dir, meta), epochs_done=int(max_epoch or 0),
         best_val_loss=None if best_val is None else float(best_val), duration_s=duration,
         status_reason=meta.get("status_reason") or "")
-
-
-def _check_version(run_dir: Path, value) -> None:
-    version = _to_int(value) if value is not None else 1
-    if version is None:
-        raise RunStoreError(f"{run_dir}: run database is damaged: schema_version {value!r}")
-    if version > SCHEMA_VERSION:
-        raise RunStoreError(f"{run_dir} was written by a newer Distill (schema {version}); "
-                            f"upgrade Distill to read it")
-
-
-def _effective_status(run_dir: Path, meta: dict) -> str:
-    """Stored status, except "running" with a dead writer reads "interrupted"."""
-    status = meta.get("status") or "running"
-    if status != "running":
-        return status
-    host = meta.get("hostname")
-    return "running" if writer_alive(run_dir, host, _to_float(meta.get("heartbeat"))) \
-        else "interrupted"
 
 
 def _decode_payload(text):
@@ -398,13 +376,6 @@ def _decode_payload(text):
 def _to_int(value):
     try:
         return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _to_float(value):
-    try:
-        return float(value)
     except (TypeError, ValueError):
         return None
 

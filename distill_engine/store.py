@@ -10,7 +10,8 @@
 `create_run` / `RunWriter.reopen` write; `open_run` / `list_runs` (run_reader.py) read. RunWriter's
 log_* calls only append to an in-memory queue; a background thread commits them in batches (every
 0.25 s, or sooner once 2000 rows are pending), one transaction per batch, so committed rows survive
-a kill -9 of the training process and readers never block it.
+a kill -9 of the training process and readers never block it. Each batch's step rows also go, in
+the same transaction, into step_blocks (the columnar copy readers load fast; step_blocks.py).
 """
 from __future__ import annotations
 
@@ -31,11 +32,12 @@ from pathlib import Path
 
 from .errors import RunStoreError
 from .run_reader import Run, RunEvent, RunSummary, list_runs, open_run
+from .step_blocks import StepBlockWriter
 from .store_schema import (
-    CONFIG_NAME, DB_NAME, EPOCH_METRICS, HEARTBEAT_EVERY_S, HEARTBEAT_FRESH_S, LOCK_NAME,
-    SCHEMA_SQL, SCHEMA_VERSION, STATUSES, STEP_METRICS, TABLES, check_status, fcntl,
-    insert_metric_rows, is_metric_name, json_default, meta_text, release_lock, table_columns,
-    take_lock, this_host, upsert_meta,
+    BLOCKS_HEARTBEAT, CONFIG_NAME, DB_NAME, EPOCH_METRICS, HEARTBEAT_EVERY_S, LOCK_NAME,
+    SCHEMA_SQL, SCHEMA_VERSION, STATUSES, STEP_METRICS, TABLES, check_status, insert_metric_rows,
+    is_metric_name, json_default, meta_text, prepare_to_continue, process_meta, release_lock,
+    table_columns, take_lock, upsert_meta, write_json_atomic,
 )
 
 __all__ = [
@@ -85,7 +87,7 @@ def create_run(runs_dir, name: str, corpus_path: str, total_epochs: int,
         meta = {"schema_version": SCHEMA_VERSION, "run_id": run_dir.name, "name": name,
                 "corpus_path": str(corpus_path), "created_at": _iso(now), "finished_at": None,
                 "status": "running", "status_reason": "", "total_epochs": int(total_epochs),
-                "parent_run": parent_run, **_process_meta(now)}
+                "parent_run": parent_run, **process_meta(now)}
         # Built under a temporary name and renamed, so a reader never sees a half-made database.
         tmp = run_dir / (DB_NAME + ".tmp")
         conn = sqlite3.connect(tmp, isolation_level=None)
@@ -127,6 +129,7 @@ class RunWriter:
         self._stopping = False
         self._status = "running"
         self._names = {"step": set(TABLES["step"][2]), "epoch": set(TABLES["epoch"][2])}
+        self._blocks = StepBlockWriter()
         self._thread = threading.Thread(target=self._write_loop, daemon=True,
                                         name=f"distill-run-writer-{self.run_dir.name}")
         self._owner_pid = os.getpid()
@@ -144,21 +147,7 @@ class RunWriter:
         try:
             conn = sqlite3.connect(db, isolation_level=None, timeout=30)
             try:
-                meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-                version = meta.get("schema_version") or "1"
-                if not version.isdigit():
-                    raise sqlite3.DatabaseError(f"schema_version is {version!r}")
-                if int(version) > SCHEMA_VERSION:
-                    raise RunStoreError(f"{run_dir} was written by a newer Distill (schema "
-                                        f"{version}); upgrade Distill to continue it")
-                if fcntl is None and meta.get("status") == "running" and \
-                        time.time() - float(meta.get("heartbeat") or 0) < HEARTBEAT_FRESH_S:
-                    raise RunStoreError(f"{run_dir} is being written by another process "
-                                        f"(pid {meta.get('pid')}); stop that training first")
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.executescript(SCHEMA_SQL)  # tables an older version did not create
-                upsert_meta(conn, {"status": "running", "status_reason": "", "finished_at": None,
-                                    **_process_meta(time.time())})
+                prepare_to_continue(conn, run_dir)
             finally:
                 conn.close()
         except sqlite3.DatabaseError as exc:
@@ -247,18 +236,7 @@ class RunWriter:
         if not filename or Path(filename).name != filename or filename.startswith(".") \
                 or filename in (DB_NAME, LOCK_NAME):
             raise ValueError(f"{filename!r} is not a plain file name for the run folder")
-        target = self.run_dir / filename
-        tmp = self.run_dir / f".{filename}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=2, default=json_default)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-            _fsync_dir(self.run_dir)
-        except OSError as exc:
-            raise RunStoreError(f"cannot write {target}: {exc}") from exc
-        return target
+        return write_json_atomic(self.run_dir / filename, data)
 
     def flush(self) -> None:
         """Block until everything queued so far is committed; raises RunStoreError if it failed."""
@@ -378,33 +356,20 @@ class RunWriter:
         meta = dict(rows[_META])
         if heartbeat is not None:
             meta["heartbeat"] = repr(heartbeat)
+        if "heartbeat" in meta:
+            meta[BLOCKS_HEARTBEAT] = meta["heartbeat"]  # "this writer keeps step_blocks"
         conn.execute("BEGIN IMMEDIATE")
-        for tag, per in ((_STEP, "step"), (_EPOCH, "epoch")):
-            if rows[tag]:
-                insert_metric_rows(conn, per, columns[per], rows[tag])
+        if rows[_STEP]:
+            self._blocks.write(conn, *insert_metric_rows(conn, "step", columns["step"],
+                                                         rows[_STEP]))
+        if rows[_EPOCH]:
+            insert_metric_rows(conn, "epoch", columns["epoch"], rows[_EPOCH])
         if rows[_EVENT]:
             conn.executemany("INSERT INTO events (wall_time, kind, epoch, step, payload) "
                              "VALUES (?, ?, ?, ?, ?)", rows[_EVENT])
         if meta:
             conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", meta.items())
         conn.execute("COMMIT")
-
-
-def _process_meta(now: float) -> dict:
-    return {"hostname": this_host(), "pid": os.getpid(), "heartbeat": repr(now)}
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return  # Windows cannot open folders; the rename is still atomic
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _iso(t: float) -> str:

@@ -1,15 +1,23 @@
 """The run folder's layout, run.sqlite's schema, how rows are written into it, and the run.lock
 protocol: shared by the writer (store.py) and the reader (run_reader.py).
 
-run.sqlite (WAL mode) holds four tables:
+run.sqlite (WAL mode) holds five tables:
   step_metrics(step INTEGER PRIMARY KEY, epoch INTEGER, wall_time REAL, <metric> REAL, ...)
   epoch_metrics(epoch INTEGER PRIMARY KEY, step INTEGER, wall_time REAL, <metric> REAL, ...)
   events(id INTEGER PRIMARY KEY AUTOINCREMENT, wall_time REAL, kind TEXT, epoch INTEGER,
          step INTEGER, payload TEXT)            -- payload is a JSON object
   meta(key TEXT PRIMARY KEY, value TEXT)        -- see META_KEYS
+  step_blocks(id INTEGER PRIMARY KEY AUTOINCREMENT, first_step INTEGER, last_step INTEGER,
+              n INTEGER, columns TEXT, data BLOB)  -- step_metrics again, in float64 blocks
 Metric tables are wide: one REAL column per metric, added with ALTER TABLE the first time a name is
 logged, so a series is one `SELECT step, <metric>`. A database lacking a column that newer code
 knows (STEP_METRICS / EPOCH_METRICS) reads that metric as NaN.
+
+step_blocks (step_blocks.py) is a columnar copy of step_metrics, written in the same transaction,
+that a reader loads with np.frombuffer; step_metrics stays the source of truth. It came without a
+schema_version change: a reader of version 1 ignores a table it does not know, and a database
+without step_blocks (or whose blocks do not match its rows) is read from step_metrics. A writer
+creates the table when it opens a run that lacks it.
 """
 from __future__ import annotations
 
@@ -66,7 +74,10 @@ KNOWN_METRICS = {"step": STEP_METRICS, "epoch": EPOCH_METRICS}
 META_KEYS = (
     "schema_version", "run_id", "name", "corpus_path", "created_at", "finished_at", "status",
     "status_reason", "total_epochs", "parent_run", "hostname", "pid", "heartbeat",
+    "step_blocks_heartbeat",
 )
+#: Meta key a block-aware writer sets to "heartbeat" whenever it writes that (step_blocks.py).
+BLOCKS_HEARTBEAT = "step_blocks_heartbeat"
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -75,6 +86,9 @@ CREATE TABLE IF NOT EXISTS epoch_metrics (epoch INTEGER PRIMARY KEY, step INTEGE
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, wall_time REAL, kind TEXT, epoch INTEGER, step INTEGER,
     payload TEXT);
+CREATE TABLE IF NOT EXISTS step_blocks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, first_step INTEGER, last_step INTEGER, n INTEGER,
+    columns TEXT, data BLOB);
 """
 
 #: A heartbeat younger than this means a writer on another host is taken to be alive.
@@ -105,6 +119,26 @@ def this_host() -> str:
     return socket.gethostname()
 
 
+def check_version(run_dir: Path, value) -> None:
+    """RunStoreError unless `value` (meta.schema_version; None means 1) is one this code reads."""
+    try:
+        version = 1 if value is None else int(value)
+    except (TypeError, ValueError):
+        raise RunStoreError(f"{run_dir}: run database is damaged: schema_version {value!r}") \
+            from None
+    if version > SCHEMA_VERSION:
+        raise RunStoreError(f"{run_dir} was written by a newer Distill (schema {version}); "
+                            f"upgrade Distill to read it")
+
+
+def db_error(run_dir: Path, exc: sqlite3.DatabaseError) -> RunStoreError:
+    """The RunStoreError for an SQLite error while reading a run: busy (try again) or damaged."""
+    message = str(exc)
+    if "locked" in message or "busy" in message:
+        return RunStoreError(f"{run_dir}: run database is busy, try again: {message}")
+    return RunStoreError(f"{run_dir}: run database is damaged: {message}")
+
+
 def connect_read_only(db_path: Path) -> sqlite3.Connection:
     """A read-only connection (run.sqlite is never modified); any thread may use it under a lock."""
     uri = Path(db_path).absolute().as_uri() + "?mode=ro"
@@ -113,30 +147,67 @@ def connect_read_only(db_path: Path) -> sqlite3.Connection:
 
 
 # -- writing rows and meta ----------------------------------------------------------------
-def insert_metric_rows(conn, per: str, columns: set, rows: list) -> None:
-    """INSERT OR REPLACE a batch of metric dicts, adding a REAL column for each new name."""
+def insert_metric_rows(conn, per: str, columns: set, rows: list) -> tuple[list, list]:
+    """INSERT OR REPLACE a batch of metric dicts, adding a REAL column for each new name.
+
+    Returns (column names, key first; one tuple of int/float/None per row) as bound."""
     table, key, _ = TABLES[per]
-    names = dict.fromkeys(itertools.chain.from_iterable(rows))  # first-seen order, in C
-    for name in names:
+    ordered = [key] + [name for name in rows[0] if name != key]
+    width = len(ordered)
+    params = None
+    if width > 1 and all(len(row) == width for row in rows):
+        try:  # the usual batch, every row with the same names: one pass in C
+            params = list(map(itemgetter(*ordered), rows))
+        except KeyError:
+            pass
+    if params is None:
+        names = dict.fromkeys(itertools.chain.from_iterable(rows))  # first-seen order, in C
+        ordered = [key] + [name for name in names if name != key]
+        params = [tuple(map(row.get, ordered)) for row in rows]
+    for name in ordered:
         if name not in columns:
             conn.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" REAL')
             columns.add(name)
-    ordered = [key] + [name for name in names if name != key]
-    quoted = ", ".join('"' + name + '"' for name in ordered)  # names checked by is_metric_name
-    sql = f"INSERT OR REPLACE INTO {table} ({quoted}) VALUES ({', '.join('?' * len(ordered))})"
-    width = len(ordered)
     # sqlite3 would store a numpy scalar as a BLOB (buffer protocol): find other types in C speed.
-    if not set(map(type, itertools.chain.from_iterable(map(dict.values, rows)))) <= BINDABLE:
-        params = [tuple(plain_number(v) for v in map(row.get, ordered)) for row in rows]
-    elif all(len(row) == width for row in rows):
-        params = map(itemgetter(*ordered), rows)
-    else:
-        params = [tuple(map(row.get, ordered)) for row in rows]
-    conn.executemany(sql, params)
+    if not set(map(type, itertools.chain.from_iterable(params))) <= BINDABLE:
+        params = [tuple(map(plain_number, values)) for values in params]
+    quoted = ", ".join('"' + name + '"' for name in ordered)  # names checked by is_metric_name
+    conn.executemany(f"INSERT OR REPLACE INTO {table} ({quoted}) "
+                     f"VALUES ({', '.join('?' * len(ordered))})", params)
+    return ordered, params
 
 
 def table_columns(conn, table: str) -> set:
     return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def prepare_to_continue(conn, run_dir: Path) -> None:
+    """Ready an existing run.sqlite for this process to continue (RunWriter.reopen): refuse a newer
+    schema and, without run.lock (Windows), a live writer's heartbeat; create the tables an older
+    version lacked; drop step_blocks that a writer predating them left stale; mark it running."""
+    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    version = meta.get("schema_version") or "1"
+    if not version.isdigit():
+        raise sqlite3.DatabaseError(f"schema_version is {version!r}")
+    if int(version) > SCHEMA_VERSION:
+        raise RunStoreError(f"{run_dir} was written by a newer Distill (schema {version}); "
+                            f"upgrade Distill to continue it")
+    if fcntl is None and meta.get("status") == "running" and \
+            time.time() - float(meta.get("heartbeat") or 0) < HEARTBEAT_FRESH_S:
+        raise RunStoreError(f"{run_dir} is being written by another process "
+                            f"(pid {meta.get('pid')}); stop that training first")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.executescript(SCHEMA_SQL)  # tables an older version did not create
+    if meta.get(BLOCKS_HEARTBEAT) != meta.get("heartbeat"):
+        conn.execute("DELETE FROM step_blocks")  # rows were since changed without blocks
+    upsert_meta(conn, {"status": "running", "status_reason": "", "finished_at": None,
+                       **process_meta(time.time())})
+
+
+def process_meta(now: float) -> dict:
+    """The meta values naming the writing process (and its first heartbeat)."""
+    return {"hostname": this_host(), "pid": os.getpid(), "heartbeat": repr(now),
+            BLOCKS_HEARTBEAT: repr(now)}
 
 
 def upsert_meta(conn, meta: dict) -> None:
@@ -161,6 +232,34 @@ def meta_text(value):
     if isinstance(value, (dict, list, tuple)):
         return json.dumps(value, default=json_default)
     return str(value)
+
+
+def write_json_atomic(target: Path, data) -> Path:
+    """Write `data` as JSON to target atomically (temp file, fsync, rename); returns target."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, default=json_default)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    except OSError as exc:
+        raise RunStoreError(f"cannot write {target}: {exc}") from exc
+    return target
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # Windows cannot open folders; the rename is still atomic
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def json_default(value):
@@ -221,3 +320,15 @@ def writer_alive(run_dir: Path, hostname, heartbeat) -> bool:
         finally:
             os.close(fd)
     return heartbeat is not None and time.time() - heartbeat < HEARTBEAT_FRESH_S
+
+
+def effective_status(run_dir: Path, meta: dict) -> str:
+    """Stored status, except "running" with a dead writer reads "interrupted"."""
+    status = meta.get("status") or "running"
+    if status != "running":
+        return status
+    try:
+        heartbeat = float(meta.get("heartbeat"))
+    except (TypeError, ValueError):
+        heartbeat = None
+    return "running" if writer_alive(run_dir, meta.get("hostname"), heartbeat) else "interrupted"

@@ -16,6 +16,7 @@ import pytest
 
 from distill_engine import store
 from distill_engine.errors import RunStoreError
+from distill_engine.step_blocks import read_step_blocks
 from distill_engine.store import (
     EPOCH_METRICS, STEP_METRICS, RunWriter, create_run, default_runs_dir, list_runs, open_run,
 )
@@ -284,7 +285,10 @@ def test_rows_flushed_before_kill_9_survive_and_the_run_reads_interrupted(runs_d
         proc.stderr.close()
     db = sqlite3.connect(f"file:{run_dir / 'run.sqlite'}?mode=ro", uri=True)
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    db.execute("BEGIN")
+    blocks = read_step_blocks(db, -1, ["train_loss"])  # committed with the rows, so intact
     db.close()
+    assert blocks is not None and blocks[1][0].tolist() == [step * 0.5 for step in range(1500)]
     with open_run(run_dir) as run:
         steps, loss = run.metric("train_loss")
         assert steps.tolist() == list(range(1500)) and loss[-1] == 1499 * 0.5
