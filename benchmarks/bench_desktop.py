@@ -79,8 +79,12 @@ def run_app(app, config, corpus, runs_dir) -> float:
 
     window = MainWindow(settings=QSettings(str(Path(runs_dir) / "s.ini"), QSettings.IniFormat), runs_dir=runs_dir)
     window.show()
-    times = StepTimes()
     loop = QEventLoop()
+    window.corpus_panel.report_ready.connect(lambda _report: loop.quit())
+    window.corpus_panel.set_folder(str(corpus))  # as a person does: choose the corpus, then Train
+    loop.exec()
+    window.corpus_panel.report_ready.disconnect()
+    times = StepTimes()
     window.controller.run_finished.connect(lambda _r: loop.quit())
     window.controller.start(RunRequest(config=config, corpus_folder=str(corpus), runs_dir=str(runs_dir)))
     window.controller.worker.steps.connect(times.add)
@@ -93,7 +97,8 @@ def run_app(app, config, corpus, runs_dir) -> float:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=32)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="distill-bench-desktop-"))
@@ -115,7 +120,7 @@ def main():
     corpus = make_corpus(tmp / "corpus", n_files=args.batch * 2, seconds=1.5)
     config = TrainingConfig(epochs=args.epochs, batch_size=args.batch, device="cpu", checkpoint_interval_s=1e9)
     terminal, desktop = [], []
-    for i in range(2):
+    for i in range(args.rounds):
         terminal.append(run_terminal(config, corpus, tmp / f"t{i}"))
         desktop.append(run_app(app, config, corpus, tmp / f"d{i}"))
     t, d = statistics.mean(terminal), statistics.mean(desktop)

@@ -144,10 +144,14 @@ class TrainingWorker(QObject):
                 self.trainer.resume_training()
 
 
-def _lower_this_threads_priority(niceness: int = 10) -> None:
+def _lower_this_threads_priority(niceness: int | None = None) -> None:
     """Let the GUI thread win the cores: training runs at a lower CPU priority (Linux/macOS).
 
     Called before torch starts its intra-op threads from this thread, so they inherit it."""
+    if niceness is None:
+        niceness = int(os.environ.get("DISTILL_TRAINING_NICENESS", "10"))
+    if niceness <= 0:
+        return
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
     except (AttributeError, OSError):  # Windows, or not permitted: train at normal priority

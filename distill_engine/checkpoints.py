@@ -20,10 +20,7 @@ import re
 import secrets
 from typing import Any
 
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load as _st_load
-from safetensors.torch import save as _st_save
 
 from .errors import CheckpointError
 
@@ -71,6 +68,9 @@ class Checkpoint:
 
 def _to_bytes(*, model_state, optimizer_state, epoch, step, config, metrics, extra, extra_tensors,
               is_best) -> bytes:
+    import torch  # torch loads only when a checkpoint is written or read in full
+    from safetensors.torch import save as _st_save
+
     tensors: dict[str, torch.Tensor] = {}
     seen_storage: set[int] = set()
 
@@ -283,6 +283,9 @@ def load_checkpoint(path, map_location="cpu") -> Checkpoint:
 
     ``map_location`` is a device (``"cpu"``, ``"cuda:0"``, a ``torch.device``) for the tensors.
     """
+    import torch  # header-only readers (read_checkpoint_info, list_checkpoints) need no torch
+    from safetensors.torch import load as _st_load
+
     path = pathlib.Path(path)
     doc, data, size = _read(path, header_only=False)
     info = _info(path, doc, size)

@@ -133,8 +133,17 @@ class ContributionPanel(QtWidgets.QWidget):
 
     # -- drawing -----------------------------------------------------------------------------
     def _mark_dirty(self):
+        if not self.isVisible():  # a hidden tab draws nothing: catch up when shown
+            self._redraw_on_show = True
+            return
         if not self._timer.isActive():
             self._timer.start()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if getattr(self, "_redraw_on_show", False):
+            self._redraw_on_show = False
+            self._mark_dirty()
 
     def band_data(self) -> tuple[np.ndarray, np.ndarray]:
         """(x, means): block-mean step of each column and (len(TERMS), columns) mean shares in

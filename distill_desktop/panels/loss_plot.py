@@ -140,8 +140,17 @@ class LossPlotPanel(QtWidgets.QWidget):
 
     # -- drawing -----------------------------------------------------------------------------
     def _mark_dirty(self):
+        if not self.isVisible():  # a hidden tab draws nothing: catch up when shown
+            self._redraw_on_show = True
+            return
         if not self._timer.isActive():
             self._timer.start()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if getattr(self, "_redraw_on_show", False):
+            self._redraw_on_show = False
+            self._mark_dirty()
 
     def _mark_all_dirty(self, *_):
         self.data.mark_all_dirty()
@@ -159,8 +168,8 @@ class LossPlotPanel(QtWidgets.QWidget):
         """KL weight and learning rate from 0 to just above their largest value (autorange makes a
         constant learning rate a meaningless band around it)."""
         for name, view in (("kl_weight", self.schedule_plot.vb), ("learning_rate", self.lr_view)):
-            y = self.curve_data(name)[1]
-            top = float(np.nanmax(y)) if len(y) and np.isfinite(y).any() else 0.0
+            y = self.plot_items(name)[0].yData  # the drawn envelope (~2 points a pixel), not every step
+            top = float(np.nanmax(y)) if y is not None and len(y) and np.isfinite(y).any() else 0.0
             if top > 0 and getattr(view, "_distill_top", None) != top:
                 view._distill_top = top
                 view.setYRange(0.0, top * 1.1, padding=0)

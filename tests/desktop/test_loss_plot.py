@@ -249,6 +249,7 @@ def test_contribution_shares_sum_to_one_and_match_hand_computed(qtbot):
     config.reconstruction.magnitude_weight, config.reconstruction.if_weight = 1.0, 0.5
     chart = ContributionPanel(config)
     qtbot.addWidget(chart)
+    chart.show()
     # weighted terms: STFT 1*2 = 2, magnitude 0.1*1*3 = 0.3, IF 0.1*0.5*4 = 0.2, KL 0.01*10 = 0.1
     chart.add_steps([step_event(s, stft_loss=2.0, mag_recon_loss=3.0, if_recon_loss=4.0, kl_loss=10.0,
                                 kl_weight=0.01) for s in range(1, 101)])
@@ -279,3 +280,14 @@ def test_contribution_chart_draws_block_means_of_a_long_run(qtbot):
     np.testing.assert_allclose(bands.sum(axis=0), 100.0)
     top = chart._bounds[-1].getData()[1]
     np.testing.assert_allclose(top, 100.0)
+
+
+def test_a_hidden_panel_does_not_redraw_until_it_is_shown(qtbot):
+    chart = ContributionPanel(LossConfig())
+    qtbot.addWidget(chart)
+    chart.add_steps([step_event(s, stft_loss=2.0, mag_recon_loss=3.0, if_recon_loss=4.0, kl_loss=10.0,
+                                kl_weight=0.01) for s in range(1, 11)])
+    qtbot.wait(400)  # longer than the redraw interval
+    assert chart.label.text() == "no steps yet"
+    chart.show()
+    qtbot.waitUntil(lambda: chart.label.text().startswith("STFT"))
