@@ -26,7 +26,7 @@ from .recorder import RunRecorder
 from .representation import Representation
 from .run_reader import open_run
 from .store import RunWriter, create_run, default_runs_dir
-from .training_state import TrainingState, restore_rng, rng_tensors, unpack_extra
+from .training_state import SnapshotBuffers, TrainingState, restore_rng, rng_tensors, unpack_extra
 
 STEP_FIELDS = ("total", "recon", "kl", "stft", "mag", "if", "grad_norm", "finite")
 MAX_CONSECUTIVE_NON_FINITE = 3
@@ -82,7 +82,7 @@ class Trainer:
         self._stop_status = ("stopped", "stopped by request")
         self._pending: list = []  # steps whose device-side values have not been read yet
         self._best_snapshot: dict | None = None  # best weights not yet written to best.safetensors
-        self._snapshot_buffers: dict = {}
+        self._snapshot_buffers = SnapshotBuffers()
 
     @classmethod
     def resume(cls, run_dir, *, epochs: int | None = None, callbacks=(), device: str | None = None) -> "Trainer":
@@ -361,21 +361,10 @@ class Trainer:
     def _snapshot(self, event: ev.EpochMetrics) -> dict:
         """A copy of the current weights and optimizer state, written as best.safetensors later."""
         metrics = {k: v for k, v in ev.event_to_dict(event).items() if isinstance(v, float) and math.isfinite(v)}
-        optimizer = self.optimizer.state_dict()
-        return dict(model_state={k: self._keep(("model", k), v) for k, v in self.model.state_dict().items()},
-                    optimizer_state={"state": {i: {n: self._keep(("optim", i, n), v) for n, v in s.items()}
-                                               for i, s in optimizer["state"].items()},
-                                     "param_groups": [dict(g) for g in optimizer["param_groups"]]},
-                    epoch=self.state.epoch, step=self.state.step, **self._checkpoint_payload(metrics))
-
-    def _keep(self, key: tuple, value):
-        """Copy a tensor into a buffer reused across snapshots (no allocation per improvement)."""
-        if not torch.is_tensor(value):
-            return value
-        buffer = self._snapshot_buffers.get(key)
-        if buffer is None or buffer.shape != value.shape or buffer.dtype != value.dtype:
-            buffer = self._snapshot_buffers[key] = torch.empty_like(value)
-        return buffer.copy_(value.detach())
+        model_state, optimizer_state = self._snapshot_buffers.copy_of(self.model.state_dict(),
+                                                                      self.optimizer.state_dict())
+        return dict(model_state=model_state, optimizer_state=optimizer_state, epoch=self.state.epoch,
+                    step=self.state.step, **self._checkpoint_payload(metrics))
 
     def _write_pending_best(self) -> None:
         snapshot, self._best_snapshot = self._best_snapshot, None

@@ -59,3 +59,27 @@ def unpack_extra(checkpoint: Checkpoint) -> tuple[TrainingState, dict, dict, dic
     extra = checkpoint.extra
     return (TrainingState.from_dict(extra["training_state"]), extra["representation"],
             extra["divergence"], extra.get("callbacks", {}))
+
+
+class SnapshotBuffers:
+    """Copies of the model and optimizer state kept in buffers reused from one copy to the next,
+    so remembering a new best epoch allocates nothing (the copy is written as best.safetensors at
+    the next checkpoint)."""
+
+    def __init__(self):
+        self._buffers: dict[tuple, torch.Tensor] = {}
+
+    def copy_of(self, model_state: dict, optimizer_state: dict) -> tuple[dict, dict]:
+        model = {k: self._keep(("model", k), v) for k, v in model_state.items()}
+        optimizer = {"state": {i: {n: self._keep(("optim", i, n), v) for n, v in s.items()}
+                               for i, s in optimizer_state["state"].items()},
+                     "param_groups": [dict(g) for g in optimizer_state["param_groups"]]}
+        return model, optimizer
+
+    def _keep(self, key: tuple, value):
+        if not torch.is_tensor(value):
+            return value
+        buffer = self._buffers.get(key)
+        if buffer is None or buffer.shape != value.shape or buffer.dtype != value.dtype:
+            buffer = self._buffers[key] = torch.empty_like(value)
+        return buffer.copy_(value.detach())

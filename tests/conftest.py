@@ -34,3 +34,19 @@ def make_config():
 def make_corpus():
     """Factory for write_corpus(folder, ...)."""
     return write_corpus
+
+
+@pytest.fixture
+def rising_loss(monkeypatch):
+    """Every loss evaluation is 10 higher than the last, so a run diverges on schedule."""
+    from distill_engine import trainer as trainer_module
+
+    real, calls = trainer_module.compute_combined_loss, {"n": 0}
+
+    def rising(*args, **kwargs):
+        out = real(*args, **kwargs)
+        calls["n"] += 1
+        out["total_loss"] = out["total_loss"] + 10.0 * calls["n"]
+        return out
+
+    monkeypatch.setattr(trainer_module, "compute_combined_loss", rising)

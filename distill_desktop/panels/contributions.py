@@ -14,6 +14,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from ..series import GrowingArray
+from .redraw import RedrawWhenShown
 
 TERMS = ("stft", "magnitude", "if", "kl")
 LABELS = {"stft": "STFT", "magnitude": "magnitude", "if": "IF", "kl": "KL"}
@@ -40,7 +41,7 @@ def shares_of(terms: np.ndarray) -> np.ndarray:
     return out
 
 
-class ContributionPanel(QtWidgets.QWidget):
+class ContributionPanel(RedrawWhenShown, QtWidgets.QWidget):
     """Stacked shares of the weighted loss terms over steps, for one LossConfig's weights."""
 
     REDRAW_INTERVAL_MS = 250    # a share chart moves slowly; off the loss plot's 100 ms beat
@@ -132,19 +133,6 @@ class ContributionPanel(QtWidgets.QWidget):
         return dict(self._latest)
 
     # -- drawing -----------------------------------------------------------------------------
-    def _mark_dirty(self):
-        if not self.isVisible():  # a hidden tab draws nothing: catch up when shown
-            self._redraw_on_show = True
-            return
-        if not self._timer.isActive():
-            self._timer.start()
-
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        if getattr(self, "_redraw_on_show", False):
-            self._redraw_on_show = False
-            self._mark_dirty()
-
     def band_data(self) -> tuple[np.ndarray, np.ndarray]:
         """(x, means): block-mean step of each column and (len(TERMS), columns) mean shares in
         percent — what the chart draws."""

@@ -19,12 +19,13 @@ from ..series import robust_range
 from .loss_data import COMPONENTS, FIELDS, X_MODES, LossSeries
 from .loss_plot_widgets import (COLORS, LABELS, RAW_ALPHA_WHEN_SMOOTHED, SUFFIX, SYMBOLS, X_LABELS,
                                 build_controls, build_plots, curve_pen, plot_item)
+from .redraw import RedrawWhenShown
 
 MAX_MARKERS = 200
 X_HEADROOM = 0.05
 
 
-class LossPlotPanel(QtWidgets.QWidget):
+class LossPlotPanel(RedrawWhenShown, QtWidgets.QWidget):
     """Loss curves of one run (plus overlays of others), fed numbers, redrawn at most at 10 Hz.
 
     Curve names: "step:<StepMetrics field>" and "epoch:<EpochMetrics field>"; methods taking a name
@@ -139,19 +140,6 @@ class LossPlotPanel(QtWidgets.QWidget):
         return self._items[name], self._smooth_items.get(name)
 
     # -- drawing -----------------------------------------------------------------------------
-    def _mark_dirty(self):
-        if not self.isVisible():  # a hidden tab draws nothing: catch up when shown
-            self._redraw_on_show = True
-            return
-        if not self._timer.isActive():
-            self._timer.start()
-
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        if getattr(self, "_redraw_on_show", False):
-            self._redraw_on_show = False
-            self._mark_dirty()
-
     def _mark_all_dirty(self, *_):
         self.data.mark_all_dirty()
         self._mark_dirty()

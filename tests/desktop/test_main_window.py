@@ -77,20 +77,6 @@ def test_stop_mid_run_writes_a_checkpoint(ready_window, qtbot):
     assert window.train_action.isEnabled()
 
 
-@pytest.fixture
-def rising_loss(monkeypatch):
-    """Every loss evaluation is 10 higher than the last, so the run diverges on schedule."""
-    real, calls = trainer_module.compute_combined_loss, {"n": 0}
-
-    def rising(*args, **kwargs):
-        out = real(*args, **kwargs)
-        calls["n"] += 1
-        out["total_loss"] = out["total_loss"] + 10.0 * calls["n"]
-        return out
-
-    monkeypatch.setattr(trainer_module, "compute_combined_loss", rising)
-
-
 def divergence_dialog(window, qtbot) -> DivergenceDialog:
     window.train_action.trigger()
     qtbot.waitUntil(lambda: window.controller.divergence_dialog is not None, timeout=TIMEOUT)
