@@ -3,17 +3,26 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QWidget
 
 from distill_engine.reporting import format_duration
 
 
 class TrainingStatus(QWidget):
-    """Formats the engine's numbers; computes nothing of its own."""
+    """Formats the engine's numbers; computes nothing of its own.
+
+    Updates are coalesced (at most 4 a second) and the label never changes its size hint, so a
+    new step repaints this widget only, not the window around it (a relayout repainted the whole
+    window, plots included, several times a second)."""
+
+    REFRESH_MS = 250
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.label = QLabel("Ready")
+        self.label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.label.setMinimumWidth(200)
         self.progress = QProgressBar(maximumWidth=220, textVisible=True)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
@@ -27,6 +36,8 @@ class TrainingStatus(QWidget):
         self._rate = math.nan
         self._eta = math.nan
         self._state = "Ready"
+        self._timer = QTimer(self, singleShot=True, interval=self.REFRESH_MS)
+        self._timer.timeout.connect(self._refresh)
 
     def run_started(self, event) -> None:
         self._device = event.device
@@ -41,7 +52,8 @@ class TrainingStatus(QWidget):
         self._step = (last.step, last.total_steps)
         self._epoch = (last.epoch - 1, self._epoch[1])
         self._rate = 1.0 / last.step_time_s if last.step_time_s > 0 else math.nan
-        self._refresh()
+        if not self._timer.isActive():
+            self._timer.start()
 
     def epoch(self, event) -> None:
         self._epoch = (event.epoch, event.total_epochs)
@@ -56,6 +68,7 @@ class TrainingStatus(QWidget):
         return self.label.text()
 
     def _refresh(self) -> None:
+        self._timer.stop()
         parts = [self._state]
         if self._epoch[1]:
             parts.append(f"epoch {self._epoch[0]}/{self._epoch[1]}")
