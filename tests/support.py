@@ -51,3 +51,21 @@ def train_tiny_runs(root, *runs):
             results.append(Trainer(tiny_config(**overrides), corpus, runs_dir=root / "runs",
                                    run_name=run_name).run())
     return results
+
+
+def snapshot(folder) -> dict:
+    """Every file's bytes and mtime, to prove that reading changed nothing."""
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+
+
+def log_demo_run(writer, steps=30, epochs=3) -> None:
+    per_epoch = steps // epochs
+    for step in range(steps):
+        writer.log_step({"step": step, "epoch": step // per_epoch, "train_loss": 1.0 / (step + 1),
+                         "kl_loss": 0.01 * step, "learning_rate": 1e-3})
+    for epoch in range(epochs):
+        writer.log_epoch({"epoch": epoch + 1, "step": (epoch + 1) * per_epoch,
+                          "train_loss": 1.0 / (epoch + 1), "val_loss": [0.9, 0.5, 0.7][epoch]})
+
+
+# -- round trip -------------------------------------------------------------------------------
