@@ -54,7 +54,9 @@ class HistoryTab(QWidget):
             request = RunRequest(resume_run=run_dir, epochs=epochs)
         else:
             config.epochs = epochs
-            request = RunRequest(config=config, corpus_folder=open_run(run_dir).corpus_path,
+            with open_run(run_dir) as run:
+                corpus = run.corpus_path
+            request = RunRequest(config=config, corpus_folder=corpus,
                                  runs_dir=str(self.browser.runs.folders[0]), init_checkpoint=checkpoint_path,
                                  parent_run=run_dir)
         self.resume_requested.emit(request)

@@ -154,7 +154,8 @@ def rollback_request(previous: RunRequest, result) -> RunRequest:
     corpus = previous.corpus_folder
     if not corpus:
         from distill_engine.run_reader import open_run
-        corpus = open_run(result.run_dir).corpus_path
+        with open_run(result.run_dir) as run:
+            corpus = run.corpus_path
     return dataclasses.replace(previous, config=config, corpus_folder=corpus, init_checkpoint=result.best_checkpoint,
                                parent_run=result.run_dir, resume_run=None, epochs=None,
                                runs_dir=previous.runs_dir)

@@ -16,10 +16,10 @@ import torch
 
 from . import events as ev
 from .checkpoints import CheckpointManager, load_checkpoint, save_checkpoint
-from .config import TrainingConfig, config_from_dict, config_to_dict, load_config, render_config_summary, save_config
+from .config import TrainingConfig, config_to_dict, load_config, render_config_summary, save_config
 from .corpus import Corpus, load_corpus
 from .divergence import DivergenceDetector
-from .errors import CheckpointError, DistillError
+from .errors import CheckpointError
 from .losses import MultiResolutionSTFTLoss, compute_combined_loss, create_stft_loss, kl_divergence, kl_weight_at
 from .model import SpectrogramVAE
 from .recorder import RunRecorder
@@ -87,13 +87,14 @@ class Trainer:
     @classmethod
     def resume(cls, run_dir, *, epochs: int | None = None, callbacks=(), device: str | None = None) -> "Trainer":
         """A trainer that continues `run_dir` (config and corpus from the run folder)."""
-        run = open_run(run_dir)
+        with open_run(run_dir) as run:
+            corpus_path = run.corpus_path
         config = load_config(Path(run_dir) / "config.toml")
         if epochs is not None:
             config.epochs = int(epochs)
         if device is not None:
             config.device = device
-        return cls(config, run.corpus_path, runs_dir=Path(run_dir).parent, callbacks=callbacks, resume_run=run_dir)
+        return cls(config, corpus_path, runs_dir=Path(run_dir).parent, callbacks=callbacks, resume_run=run_dir)
 
     # -- thread-safe control ----------------------------------------------------------------------
     def request_stop(self, status: str = "stopped", reason: str = "stopped by request") -> None:

@@ -92,7 +92,7 @@ def test_float64_and_unbatched_audio_round_trip():
     assert snr_db(audio, rep.decode(encoded, audio.shape[0])) >= 30.0
 
 
-@pytest.mark.parametrize("n_fft,hop,length", [(1024, 256, 24000), (512, 128, 8000), (256, 64, 4001)])
+@pytest.mark.parametrize("n_fft,hop,length", [(1024, 256, 24000), (512, 128, 8000), (256, 64, 4001), (1000, 300, 9000)])
 def test_inverse_stft_equals_torch_istft(n_fft, hop, length):
     rep = Representation(SR, n_fft, hop)
     gen = torch.Generator().manual_seed(5)
