@@ -11,10 +11,10 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtWidgets
 
 from ..series import GrowingArray
-from .redraw import RedrawWhenShown
+from .redraw import RedrawWhenShown, ReportingPlotWidget
 
 TERMS = ("stft", "magnitude", "if", "kl")
 LABELS = {"stft": "STFT", "magnitude": "magnitude", "if": "IF", "kl": "KL"}
@@ -56,7 +56,7 @@ class ContributionPanel(RedrawWhenShown, QtWidgets.QWidget):
         self._valid = GrowingArray()                             # running count of valid steps
         self._latest: dict[str, float] = {}
         self._reset_sums()
-        self.plot = pg.PlotWidget()
+        self.plot = ReportingPlotWidget()
         self.plot.setLabel("left", "share of the loss", units="%")
         self.plot.setLabel("bottom", "step")
         self.plot.setYRange(0, 100, padding=0)
@@ -83,8 +83,7 @@ class ContributionPanel(RedrawWhenShown, QtWidgets.QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.label)
         layout.addWidget(self.plot, 1)
-        self._timer = QtCore.QTimer(self, singleShot=True, interval=self.REDRAW_INTERVAL_MS)
-        self._timer.timeout.connect(self.redraw_now)
+        self._init_redraw(self.plot)
 
     # -- feeding -----------------------------------------------------------------------------
     def set_loss_config(self, loss_config) -> None:
@@ -103,7 +102,7 @@ class ContributionPanel(RedrawWhenShown, QtWidgets.QWidget):
         for field, values in zip(_FIELDS, columns):
             self._raw[field].extend(values)
         self._append_shares(*columns)
-        self._mark_dirty()
+        self._data_arrived()
 
     def clear(self) -> None:
         self._steps.clear()

@@ -3,7 +3,8 @@ the KL-weight and learning-rate schedules in a small plot below that shares the 
 rate on that plot's right-hand axis).
 
 Feeding (`add_steps`, `add_epoch`, `add_*_arrays`) only appends to the growing arrays of a
-LossSeries; a single-shot QTimer redraws the changed curves at most every 100 ms. Every point is
+LossSeries; a single-shot QTimer redraws the changed curves, at most every 100 ms and, while data
+streams in, within a CPU budget (panels.redraw). Every point is
 kept; a redraw hands pyqtgraph the min/max envelope of the visible range at about one column per
 pixel (series.envelope over a MinMaxPyramid), so it costs O(pixels) whatever the length of the run,
 and a one-step spike is drawn at any zoom. The plots, items and controls are built by
@@ -43,8 +44,7 @@ class LossPlotPanel(RedrawWhenShown, QtWidgets.QWidget):
         self._overlays, self._dense, self._drawn = [], {}, {}
         self._build_plots()
         self._build_controls()
-        self._timer = QtCore.QTimer(self, singleShot=True, interval=self.REDRAW_INTERVAL_MS)
-        self._timer.timeout.connect(self.redraw_now)
+        self._init_redraw(self._graphics)
         self._mouse_proxy = pg.SignalProxy(self._graphics.scene().sigMouseMoved, rateLimit=20,
                                            slot=self._on_mouse_moved)
 
@@ -93,27 +93,27 @@ class LossPlotPanel(RedrawWhenShown, QtWidgets.QWidget):
         """Append StepMetrics-like events (anything with the attributes; missing ones read as NaN)."""
         if events:
             self.data.add_steps(events)
-            self._mark_dirty()
+            self._data_arrived()
 
     def add_epoch(self, event) -> None:
         """Append one EpochMetrics-like event; its point also sits at its `.step` on the step axis."""
         self.data.add_epoch(event)
-        self._mark_dirty()
+        self._data_arrived()
 
     def add_step_arrays(self, name, steps, values, wall_times=None) -> None:
         """Bulk-append one per-step series (a stored run); series with equal steps share x arrays."""
         self.data.add_step_arrays(name, steps, values, wall_times)
-        self._mark_dirty()
+        self._data_arrived()
 
     def add_epoch_arrays(self, name, epochs, values, steps=None, wall_times=None) -> None:
         """Bulk-append one per-epoch series; name: an EpochMetrics field (train_* or val_*)."""
         self.data.add_epoch_arrays(name, epochs, values, steps, wall_times)
-        self._mark_dirty()
+        self._data_arrived()
 
     def set_steps_per_epoch(self, steps_per_epoch: int | None) -> None:
         """Steps per epoch (RunStarted.steps_per_epoch), for placing steps on the epoch axis."""
         self.data.set_steps_per_epoch(steps_per_epoch)
-        self._mark_dirty()
+        self._data_arrived()
 
     def clear(self) -> None:
         """Forget every point (overlays stay: see clear_overlays)."""

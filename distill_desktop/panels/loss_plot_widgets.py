@@ -10,6 +10,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from .loss_data import COMPONENTS, X_MODES
+from .redraw import ReportingGraphicsLayoutWidget
 
 LABELS = {"total": "total", "stft": "STFT", "magnitude": "magnitude", "if": "IF", "kl": "KL",
           "kl_weight": "KL weight", "learning_rate": "learning rate"}
@@ -60,7 +61,7 @@ class LossPlots:
 
 def build_plots(curves: dict) -> LossPlots:
     """The loss plot over the schedules plot, one item per curve of `curves` (LossSeries.curves)."""
-    graphics = pg.GraphicsLayoutWidget()
+    graphics = ReportingGraphicsLayoutWidget()
     plot = graphics.addPlot(row=0, col=0)
     schedule_plot = graphics.addPlot(row=1, col=0)
     graphics.ci.layout.setRowStretchFactor(0, 3)

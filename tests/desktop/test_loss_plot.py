@@ -1,11 +1,13 @@
 """The live loss plot and the loss-contribution chart, fed real StepMetrics/EpochMetrics events."""
 import math
+import time
 
 import numpy as np
 import pytest
 
 from distill_desktop.panels.contributions import ContributionPanel
 from distill_desktop.panels.loss_plot import RAW_ALPHA_WHEN_SMOOTHED, LossPlotPanel
+from distill_desktop.panels.redraw import DATA_REDRAW_CPU_SHARE, data_redraw_delay, machine_cores
 from distill_desktop.series import ema_debiased
 from distill_engine.config import LossConfig
 from distill_engine.events import EpochMetrics, StepMetrics
@@ -291,3 +293,33 @@ def test_a_hidden_panel_does_not_redraw_until_it_is_shown(qtbot):
     assert chart.label.text() == "no steps yet"
     chart.show()
     qtbot.waitUntil(lambda: chart.label.text().startswith("STFT"))
+
+
+def test_data_redraws_keep_to_a_cpu_budget_but_a_zoom_redraws_at_once(panel, qtbot):
+    feed(panel, 2_000)
+    qtbot.waitUntil(lambda: panel.plot_items("train_loss")[0].getData()[0] is not None)
+    original = panel.redraw_now
+
+    def costly_redraw():            # a frame that costs 40 ms of GUI-thread CPU, as on a slow machine
+        end = time.thread_time() + 0.04
+        while time.thread_time() < end:
+            pass
+        original()
+
+    panel.redraw_now = costly_redraw
+    panel.add_steps([step_event(2_001)])
+    qtbot.waitUntil(lambda: panel.frame_cpu_seconds() >= 0.04)
+    panel.add_steps([step_event(2_002)])
+    # 40 ms at 0.5 % of the machine's CPU: the next redraw for new data waits about 8 s / cores
+    expected_ms = 1e3 * 0.04 / (DATA_REDRAW_CPU_SHARE * machine_cores())
+    assert panel._timer.isActive() and panel._timer.remainingTime() > 0.5 * min(expected_ms, 8_000)
+    panel.set_x_range(100, 1_500)    # what a person does is drawn after the short interval
+    assert panel._timer.remainingTime() <= 1.5 * panel.REDRAW_INTERVAL_MS   # a coarse timer: +5 %
+    qtbot.waitUntil(lambda: panel.plot_items("train_loss")[0].getData()[0][-1] <= 1_500, timeout=1_000)
+
+
+def test_data_redraw_delay_spreads_frames_to_the_budget():
+    assert data_redraw_delay(0.02, since_last_s=0.0, min_interval_s=0.1, cores=2, share=0.005) == 2.0
+    assert data_redraw_delay(0.02, since_last_s=1.5, min_interval_s=0.1, cores=2, share=0.005) == 0.5
+    assert data_redraw_delay(0.02, since_last_s=5.0, min_interval_s=0.1, cores=2, share=0.005) == 0.1
+    assert data_redraw_delay(0.002, since_last_s=0.0, min_interval_s=0.1, cores=16, share=0.005) == 0.1
