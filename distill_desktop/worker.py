@@ -13,11 +13,12 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
 from distill_engine.events import Callback
+
+from .gc_pauses import import_torch_frozen
 
 STEP_BATCH_SECONDS = 0.05
 
@@ -104,26 +105,31 @@ class TrainingWorker(QObject):
         result = None
         _lower_this_threads_priority()
         try:
-            from distill_engine.trainer import Trainer  # torch loads here, on the worker thread
-
-            req = self.request
-            callbacks = [QtBridge(self), *req.extra_callbacks]
-            if req.resume_run:
-                trainer = Trainer.resume(req.resume_run, epochs=req.epochs, callbacks=callbacks)
-            else:
-                trainer = Trainer(req.config, req.corpus_folder, runs_dir=req.runs_dir, callbacks=callbacks,
-                                  init_checkpoint=req.init_checkpoint, parent_run=req.parent_run)
-            with self._lock:
-                self.trainer = trainer
-                if self._stop_before_start:
-                    trainer.request_stop(*self._stop_before_start)
-            result = trainer.run()
+            result = self._train()
             if result.status == "failed":
                 self.failed.emit(f"The run failed: {result.reason}", "")
         except Exception as exc:  # every engine error reaches the window, with its traceback
             self.failed.emit(f"{type(exc).__name__}: {exc}", traceback.format_exc())
         finally:
+            with self._lock:
+                self.trainer = None
             self.finished.emit(result)
+
+    def _train(self):
+        import_torch_frozen()              # torch loads here, on the worker thread (see gc_pauses)
+        from distill_engine.trainer import Trainer
+        req = self.request
+        callbacks = [QtBridge(self), *req.extra_callbacks]
+        if req.resume_run:
+            trainer = Trainer.resume(req.resume_run, epochs=req.epochs, callbacks=callbacks)
+        else:
+            trainer = Trainer(req.config, req.corpus_folder, runs_dir=req.runs_dir, callbacks=callbacks,
+                              init_checkpoint=req.init_checkpoint, parent_run=req.parent_run)
+        with self._lock:
+            self.trainer = trainer
+            if self._stop_before_start:
+                trainer.request_stop(*self._stop_before_start)
+        return trainer.run()
 
     # -- thread-safe control from the GUI thread -----------------------------------------------------
     def request_stop(self, status: str = "stopped", reason: str = "stopped from the app") -> None:

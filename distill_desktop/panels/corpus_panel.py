@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
 from distill_engine.config import TrainingConfig
 from distill_engine.errors import CorpusError
 
+from ..gc_pauses import import_torch_frozen
+
 # Fields of the config that change what load_corpus produces; other edits do not reload.
 _CORPUS_FIELDS = ("representation", "chunk_duration", "validation_fraction", "seed")
 _RELOAD_DELAY_MS = 400
@@ -51,7 +53,8 @@ class _LoadThread(QThread):
             self.progress.emit(self.generation, done, total, path)
 
         try:
-            from distill_engine.corpus import load_corpus  # imports torch: on this thread, not at start-up
+            import_torch_frozen()       # torch loads on this thread, not at start-up (see gc_pauses)
+            from distill_engine.corpus import load_corpus
 
             corpus = load_corpus(self.folder, self.config, progress=progress)
         except _Cancelled:

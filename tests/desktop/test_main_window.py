@@ -1,11 +1,13 @@
 """The real window, driven as a person would: train, watch, stop, be warned, fail, close."""
+import gc
 import math
+import sys
+import weakref
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, QEvent, Qt
 
 from distill_desktop.dialogs import DivergenceDialog, ErrorDialog
-from distill_desktop.panels.loss_plot import LossPlotPanel
 from distill_engine import load_checkpoint
 from distill_engine import trainer as trainer_module
 from distill_engine.run_reader import list_runs, open_run
@@ -199,3 +201,20 @@ def test_resume_from_a_checkpoint_in_the_runs_tab(ready_window, qtbot, mode):
         child = open_run(result.run_dir)
         assert child.parent_run and child.parent_run.rstrip("/").endswith(first.run_dir.split("/")[-1])
         assert child.metric("val_loss")[0].tolist() == [3, 4]
+
+
+def test_torch_is_kept_out_of_the_collector_but_a_finished_runs_model_is_freed(ready_window, qtbot):
+    """gc_pauses: torch's objects are frozen (full collections stay short while training); a run's
+    own objects are not, so its model and optimizer are freed once it has ended."""
+    window = ready_window(epochs=2)
+    with qtbot.waitSignal(window.controller.run_finished, timeout=TIMEOUT):
+        window.train_action.trigger()
+        qtbot.waitUntil(lambda: len(window.plot_panel.curve_data("train_loss")[0]) >= 1, timeout=TIMEOUT)
+        live_model = window.controller.session.worker.trainer.model
+        assert any(o is live_model for o in gc.get_objects())    # not in the frozen generation
+        model, live_model = weakref.ref(live_model), None
+    assert "torch._dynamo" in sys.modules and gc.get_freeze_count() > 100_000 and gc.isenabled()
+    qtbot.waitUntil(lambda: window.controller.session.worker is None)
+    QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)   # the finished worker's deleteLater
+    gc.collect()
+    assert model() is None
