@@ -7,7 +7,6 @@ Run: .venv/bin/python benchmarks/bench_representation.py [FOLDER ...] [--sample-
 mono and resampled to the engine's rate first, as training does).
 """
 import argparse
-import math
 from pathlib import Path
 
 import numpy as np
