@@ -66,10 +66,38 @@ class Checkpoint:
 
 # ----------------------------------------------------------------------------------------- saving
 
-def _to_bytes(*, model_state, optimizer_state, epoch, step, config, metrics, extra, extra_tensors,
-              is_best) -> bytes:
+_SAFETENSORS_DTYPES = {"float64": "F64", "float32": "F32", "float16": "F16", "bfloat16": "BF16",
+                       "int64": "I64", "int32": "I32", "int16": "I16", "int8": "I8", "uint8": "U8",
+                       "bool": "BOOL"}
+
+
+def _safetensors_chunks(tensors: dict, metadata: dict[str, str]) -> list:
+    """The safetensors file for `tensors` (contiguous CPU tensors) as buffers to write in order: the
+    length-prefixed JSON header, then each tensor's own memory, uncopied. (safetensors' `save`
+    builds one bytes object of the whole file while holding the GIL: 50-100 ms for this model, in
+    which the window's thread cannot run; os.write releases the GIL for each buffer.)"""
+    import torch
+
+    header: dict[str, Any] = {"__metadata__": metadata}
+    views, offset = [], 0
+    for name, t in tensors.items():
+        dtype = _SAFETENSORS_DTYPES.get(str(t.dtype).removeprefix("torch."))
+        if dtype is None:
+            raise TypeError(f"checkpoint tensor {name!r} has dtype {t.dtype}, which safetensors cannot "
+                            f"store; convert it to one of {sorted(_SAFETENSORS_DTYPES)}")
+        raw = t.reshape(-1).view(torch.uint8).numpy()
+        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + raw.nbytes]}
+        offset += raw.nbytes
+        if raw.nbytes:
+            views.append(memoryview(raw))
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-(8 + len(text)) % 8)        # tensor data starts 8-byte aligned
+    return [len(text).to_bytes(8, "little") + text, *views]
+
+
+def _to_chunks(*, model_state, optimizer_state, epoch, step, config, metrics, extra, extra_tensors,
+               is_best) -> list:
     import torch  # torch loads only when a checkpoint is written or read in full
-    from safetensors.torch import save as _st_save
 
     tensors: dict[str, torch.Tensor] = {}
     seen_storage: set[int] = set()
@@ -126,7 +154,7 @@ def _to_bytes(*, model_state, optimizer_state, epoch, step, config, metrics, ext
         text = json.dumps(document)
     except TypeError as exc:
         raise TypeError(f"checkpoint config/extra/optimizer must be JSON-serialisable: {exc}")
-    return _st_save(tensors, metadata={METADATA_KEY: text})
+    return _safetensors_chunks(tensors, {METADATA_KEY: text})
 
 
 def _fsync_directory(folder: pathlib.Path) -> None:
@@ -145,15 +173,16 @@ def _fsync_directory(folder: pathlib.Path) -> None:
             os.close(fd)
 
 
-def _atomic_write(path: pathlib.Path, data: bytes) -> pathlib.Path:
-    """Write to a hidden temp file beside ``path``, fsync it, then rename it over ``path``."""
+def _atomic_write(path: pathlib.Path, chunks: list) -> pathlib.Path:
+    """Write the buffers to a hidden temp file beside ``path``, fsync it, then rename it over ``path``."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            for chunk in chunks:
+                view = memoryview(chunk).cast("B")
+                while view:
+                    view = view[os.write(fd, view):]
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -175,9 +204,9 @@ def save_checkpoint(path, *, model_state: dict[str, torch.Tensor], optimizer_sta
     ``extra`` is JSON-able trainer state (numpy RNG state must be converted to lists by the caller);
     ``extra_tensors`` are stored as-is, e.g. ``{"rng/torch_cpu": torch.get_rng_state()}``.
     """
-    data = _to_bytes(model_state=model_state, optimizer_state=optimizer_state, epoch=epoch,
-                     step=step, config=config, metrics=metrics, extra=extra,
-                     extra_tensors=extra_tensors, is_best=is_best)
+    data = _to_chunks(model_state=model_state, optimizer_state=optimizer_state, epoch=epoch,
+                      step=step, config=config, metrics=metrics, extra=extra,
+                      extra_tensors=extra_tensors, is_best=is_best)
     return _atomic_write(pathlib.Path(path), data)
 
 
@@ -356,9 +385,9 @@ class CheckpointManager:
              is_best: bool = False) -> pathlib.Path:
         """Write ``epoch-EEEEE-step-SSSSSSSS.safetensors`` (and ``best.safetensors`` when best)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        data = _to_bytes(model_state=model_state, optimizer_state=optimizer_state, epoch=epoch,
-                         step=step, config=config, metrics=metrics, extra=extra,
-                         extra_tensors=extra_tensors, is_best=is_best)
+        data = _to_chunks(model_state=model_state, optimizer_state=optimizer_state, epoch=epoch,
+                          step=step, config=config, metrics=metrics, extra=extra,
+                          extra_tensors=extra_tensors, is_best=is_best)
         path = _atomic_write(self.folder / f"epoch-{epoch:05d}-step-{step:08d}.safetensors", data)
         if is_best:
             _atomic_write(self.folder / BEST_NAME, data)

@@ -163,6 +163,38 @@ def test_full_disk_keeps_the_previous_checkpoint_and_leaves_no_temp_file(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.safetensors"]
 
 
+def test_files_are_read_by_safetensors_itself_for_every_dtype_and_shape(tmp_path):
+    """Checkpoints are written by our own streaming safetensors writer (no whole-file copy built
+    under the GIL); safetensors' reader must read them bit for bit."""
+    from safetensors import safe_open
+
+    tensors = {"f64": torch.randn(3, 2, dtype=torch.float64), "f32": torch.randn(5),
+               "f16": torch.randn(2, 2).half(), "bf16": torch.randn(7).bfloat16(),
+               "i64": torch.arange(6).reshape(2, 3), "i32": torch.arange(4, dtype=torch.int32),
+               "i16": torch.arange(3, dtype=torch.int16), "i8": torch.arange(-2, 2, dtype=torch.int8),
+               "u8": torch.arange(250, 256, dtype=torch.uint8), "bool": torch.tensor([True, False, True]),
+               "scalar": torch.tensor(2.5), "empty": torch.zeros(0, 4), "strided": torch.randn(4, 6)[:, ::2]}
+    path = save_checkpoint(tmp_path / "all.safetensors", model_state=tensors, optimizer_state=None,
+                           epoch=1, step=2, config=CONFIG, metrics={})
+    raw = path.read_bytes()
+    assert (8 + int.from_bytes(raw[:8], "little")) % 8 == 0          # tensor data 8-byte aligned
+    with safe_open(str(path), framework="pt") as f:
+        assert set(f.keys()) == {f"model/{name}" for name in tensors}
+        for name, tensor in tensors.items():
+            read = f.get_tensor(f"model/{name}")
+            assert read.dtype == tensor.dtype and read.shape == tensor.shape, name
+            assert torch.equal(read, tensor), name
+    loaded = load_checkpoint(path).model_state
+    assert all(torch.equal(loaded[name], tensor) for name, tensor in tensors.items())
+
+
+def test_a_tensor_safetensors_cannot_store_is_refused_by_name(tmp_path):
+    with pytest.raises(TypeError, match="'model/phase'.*complex64"):
+        save_checkpoint(tmp_path / "c.safetensors", model_state={"phase": torch.zeros(2, dtype=torch.complex64)},
+                        optimizer_state=None, epoch=1, step=1, config=CONFIG, metrics={})
+    assert list(tmp_path.iterdir()) == []
+
+
 # ------------------------------------------------------------------------------ hostile and junk
 
 def hostile_pickle(marker: pathlib.Path) -> bytes:
