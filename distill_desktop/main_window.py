@@ -77,10 +77,10 @@ class MainWindow(QMainWindow):
 
         self._restore_geometry()
         self._update_actions()
-        # Load the last (or the demo) corpus once the window is up: the load imports torch.
-        corpus = self.settings.value("corpus", "") or str(paths.demo_corpus_dir())
-        self.corpus_panel.folder_label.setText(f"Corpus folder: {corpus}")
-        QTimer.singleShot(0, lambda: self.corpus_panel.folder() or self.corpus_panel.set_folder(corpus))
+        # Load the last (or the demo) corpus once the window has been painted: the load imports
+        # torch, which holds the GIL for much of a second or two and would delay the first paint.
+        self._first_corpus = self.settings.value("corpus", "") or str(paths.demo_corpus_dir())
+        self.corpus_panel.folder_label.setText(f"Corpus folder: {self._first_corpus}")
 
     # -- toolbar -----------------------------------------------------------------------------------
     def _build_toolbar(self) -> None:
@@ -168,6 +168,12 @@ class MainWindow(QMainWindow):
         answer = QMessageBox.question(self, "Stop training?", "A run is in progress. Stop it (a checkpoint is "
                                       "written first) and close Distill?", QMessageBox.Yes | QMessageBox.No)
         return answer == QMessageBox.Yes
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        if self._first_corpus is not None:
+            corpus, self._first_corpus = self._first_corpus, None
+            QTimer.singleShot(0, lambda: self.corpus_panel.folder() or self.corpus_panel.set_folder(corpus))
 
     def closeEvent(self, event) -> None:
         if self.controller.is_running():
