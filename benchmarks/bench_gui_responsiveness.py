@@ -4,9 +4,11 @@ the lateness of a precise 16 ms QTimer on the GUI thread (target: p99 <= 16 ms, 
 The real main window (1320 x 820, the "Loss curves" tab in front) gets 1,000,000 points on each
 per-step curve, then new steps in bursts (5 steps every 250 ms, 20 steps/s, and an epoch every 10 s:
 more than CPU training sends), which its panels draw as they do in a run.
-Phase (a): no training. Phase (b): the same while a real training run (the bundled demo corpus, the
-default config, on the CPU) goes on in the app's own TrainingSession: a QThread at the app's training
-priority; its events are not drawn, so the plots keep their 1 M points.
+Phase (a): no training (the corpus panel loads the demo corpus, importing torch, meanwhile).
+Phase (b): the same while a real training run (the bundled demo corpus, the default config but a
+checkpoint every 10 s instead of 60 s, so that saves fall inside the phase, on the CPU) goes on in the
+app's own TrainingSession: a QThread at the app's training priority; its events are not drawn, so
+the plots keep their 1 M points.
 Prints p50 / p99 / max lateness for each phase, how many redraws ran and what each cost (GUI-thread
 CPU of redraw + paint), and the GUI thread's CPU share.
 
@@ -185,7 +187,8 @@ def main() -> None:
     session = TrainingSession()
     loop = QtCore.QEventLoop()
     first = FirstStep(loop)
-    worker = session.start(RunRequest(config=TrainingConfig(epochs=10_000, device="cpu"),
+    config = TrainingConfig(epochs=10_000, device="cpu", checkpoint_interval_s=10.0)   # saves inside (b)
+    worker = session.start(RunRequest(config=config,
                                       corpus_folder=str(demo_corpus_dir()), runs_dir=str(tmp / "runs")))
     worker.steps.connect(first.on_steps)
     loop.exec()                     # until the run's first step
@@ -193,7 +196,9 @@ def main() -> None:
     run_phase("(b) the same while training", args.seconds, probe, feeder, plot)
     trained = first.steps - before
     session.stop_and_wait()
-    print(f"    training: {trained} steps during phase (b), demo corpus, default config, CPU")
+    saved = len(list((tmp / "runs").glob("*/checkpoints/*.safetensors")))
+    print(f"    training: {trained} steps during phase (b), demo corpus, default config, CPU; "
+          f"{saved} checkpoint files in the run folder")
     window.close()
 
 
