@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 from safetensors.torch import save as safetensors_save  # noqa: E402
 
-from distill_engine import checkpoints  # noqa: E402
+from distill_engine.file_writing import atomic_write  # noqa: E402
 from distill_engine.checkpoints import CheckpointManager  # noqa: E402
 
 PARAMETERS = 5_300_000
@@ -76,7 +76,7 @@ def main() -> None:
         tensors.update({f"optimizer/{p}/{k}": v for p, s in optimizer["state"].items() for k, v in s.items()})
         data = safetensors_save(tensors, metadata={"distill": "{}"})
         (folder / "bytes").mkdir(exist_ok=True)
-        checkpoints._atomic_write(folder / "bytes" / f"{i}.safetensors", [data])
+        atomic_write(folder / "bytes" / f"{i}.safetensors", [data])
 
     results = {}
     for label, save in (("Distill streaming writer", distill_save),

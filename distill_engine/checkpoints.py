@@ -9,20 +9,18 @@ Tensor names: ``model/<name>``, ``optimizer/<param_index>/<state_key>``,
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
-import errno
 import json
 import os
 import pathlib
 import re
-import secrets
 from typing import Any
 
 from safetensors import SafetensorError
 
 from .errors import CheckpointError
+from .file_writing import atomic_write, safetensors_chunks
 
 FORMAT = "distill-checkpoint"
 SCHEMA_VERSION = 1
@@ -65,35 +63,6 @@ class Checkpoint:
 
 
 # ----------------------------------------------------------------------------------------- saving
-
-_SAFETENSORS_DTYPES = {"float64": "F64", "float32": "F32", "float16": "F16", "bfloat16": "BF16",
-                       "int64": "I64", "int32": "I32", "int16": "I16", "int8": "I8", "uint8": "U8",
-                       "bool": "BOOL"}
-
-
-def _safetensors_chunks(tensors: dict, metadata: dict[str, str]) -> list:
-    """The safetensors file for `tensors` (contiguous CPU tensors) as buffers to write in order: the
-    length-prefixed JSON header, then each tensor's own memory, uncopied. (safetensors' `save`
-    builds one bytes object of the whole file while holding the GIL: 50-100 ms for this model, in
-    which the window's thread cannot run; os.write releases the GIL for each buffer.)"""
-    import torch
-
-    header: dict[str, Any] = {"__metadata__": metadata}
-    views, offset = [], 0
-    for name, t in tensors.items():
-        dtype = _SAFETENSORS_DTYPES.get(str(t.dtype).removeprefix("torch."))
-        if dtype is None:
-            raise TypeError(f"checkpoint tensor {name!r} has dtype {t.dtype}, which safetensors cannot "
-                            f"store; convert it to one of {sorted(_SAFETENSORS_DTYPES)}")
-        raw = t.reshape(-1).view(torch.uint8).numpy()
-        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + raw.nbytes]}
-        offset += raw.nbytes
-        if raw.nbytes:
-            views.append(memoryview(raw))
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-(8 + len(text)) % 8)        # tensor data starts 8-byte aligned
-    return [len(text).to_bytes(8, "little") + text, *views]
-
 
 def _to_chunks(*, model_state, optimizer_state, epoch, step, config, metrics, extra, extra_tensors,
                is_best) -> list:
@@ -154,45 +123,7 @@ def _to_chunks(*, model_state, optimizer_state, epoch, step, config, metrics, ex
         text = json.dumps(document)
     except TypeError as exc:
         raise TypeError(f"checkpoint config/extra/optimizer must be JSON-serialisable: {exc}")
-    return _safetensors_chunks(tensors, {METADATA_KEY: text})
-
-
-def _fsync_directory(folder: pathlib.Path) -> None:
-    """Make the rename durable; skipped where directories cannot be opened or synced."""
-    try:
-        fd = os.open(folder, os.O_RDONLY) if os.name == "posix" else None
-    except OSError:
-        return
-    if fd is not None:
-        try:
-            os.fsync(fd)
-        except OSError as exc:
-            if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF):
-                raise
-        finally:
-            os.close(fd)
-
-
-def _atomic_write(path: pathlib.Path, chunks: list) -> pathlib.Path:
-    """Write the buffers to a hidden temp file beside ``path``, fsync it, then rename it over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        try:
-            for chunk in chunks:
-                view = memoryview(chunk).cast("B")
-                while view:
-                    view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):  # never hide the original error (e.g. ENOSPC)
-            tmp.unlink()
-        raise
-    _fsync_directory(path.parent)
-    return path
+    return safetensors_chunks(tensors, {METADATA_KEY: text})
 
 
 def save_checkpoint(path, *, model_state: dict[str, torch.Tensor], optimizer_state: dict | None,
@@ -207,7 +138,7 @@ def save_checkpoint(path, *, model_state: dict[str, torch.Tensor], optimizer_sta
     data = _to_chunks(model_state=model_state, optimizer_state=optimizer_state, epoch=epoch,
                       step=step, config=config, metrics=metrics, extra=extra,
                       extra_tensors=extra_tensors, is_best=is_best)
-    return _atomic_write(pathlib.Path(path), data)
+    return atomic_write(pathlib.Path(path), data)
 
 
 # ---------------------------------------------------------------------------------------- loading
@@ -388,9 +319,9 @@ class CheckpointManager:
         data = _to_chunks(model_state=model_state, optimizer_state=optimizer_state, epoch=epoch,
                           step=step, config=config, metrics=metrics, extra=extra,
                           extra_tensors=extra_tensors, is_best=is_best)
-        path = _atomic_write(self.folder / f"epoch-{epoch:05d}-step-{step:08d}.safetensors", data)
+        path = atomic_write(self.folder / f"epoch-{epoch:05d}-step-{step:08d}.safetensors", data)
         if is_best:
-            _atomic_write(self.folder / BEST_NAME, data)
+            atomic_write(self.folder / BEST_NAME, data)
         others = [p for _, _, p in self._regular() if p != path]
         for old in others[:max(0, len(others) - (self.keep_last - 1))]:
             old.unlink(missing_ok=True)
