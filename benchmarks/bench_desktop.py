@@ -1,13 +1,15 @@
 """Desktop app figures: cold start to window shown, and training throughput with the app attached.
 
-- cold start: a fresh `python` process from launch to the window painted (median of 3). torch is
-  imported later, on the training thread. Target <= 2 s.
+- cold start: a fresh `python` process from launch to the window shown (median of 3). torch is
+  imported later, off the GUI thread (corpus loader, training worker). Target <= 2 s.
 - throughput: steps/s of the same run (corpus, config) through the app (a fresh process: MainWindow,
   QThread worker, live plots) vs `distill-train` (a fresh process), each read from its run store's
   step wall times; rounds alternate which goes first; ratio target >= 0.97. Each side gets its own
-  process as a person runs them: in one process, torch's OpenMP pool left by a run on the main
-  thread slows a later run on another thread by ~15 %, which measured the set-up, not the app.
-Run: QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/bench_desktop.py [--epochs 6]
+  process, as a person runs them: in one process, a run on a second thread after a run on the main
+  thread measured 11-20 % slower than the main-thread run (probably torch's per-thread OpenMP pools;
+  in separate processes a thread and the main thread trained equally fast), which measured the
+  set-up, not the app.
+Run: QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/bench_desktop.py [--epochs 10] [--rounds 4]
 """
 import argparse
 import os
