@@ -30,7 +30,7 @@ def follow(run_dir: str) -> None:
     committed) keep following until N rows were seen, then print what it cost and quit."""
     from PySide6.QtCore import QCoreApplication, QSocketNotifier, QTimer
 
-    from distill_desktop.run_browser import FOLLOWED_STEP_NAMES
+    from distill_desktop.run_curves import FOLLOWED_STEP_NAMES
     from distill_desktop.run_follower import RunFollower
 
     app = QCoreApplication([])

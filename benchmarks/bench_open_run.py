@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from distill_desktop.panels.loss_plot import LossPlotPanel  # noqa: E402
-from distill_desktop.run_browser import load_run_into_plot  # noqa: E402
+from distill_desktop.run_curves import load_run_into_plot  # noqa: E402
 from distill_engine.run_reader import open_run  # noqa: E402
 from distill_engine.store import create_run  # noqa: E402
 

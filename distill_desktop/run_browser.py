@@ -1,7 +1,7 @@
 """The run browser: the runs panel and the selected run's checkpoints side by side, wired to a
 LossPlotPanel that the window shows elsewhere.
 
-Open a run: its stored curves go into the plot (`load_run_into_plot`). Overlay selected runs: one
+Open a run: its stored curves go into the plot (run_curves). Overlay selected runs: one
 component (chosen in a combo box) of each run, one colour per run, the legend naming the runs.
 Follow a run: a RunFollower feeds the plot and the runs table's status cell as rows are committed.
 Resume from a checkpoint is re-emitted as `resume_requested` for the window, which starts training
@@ -23,15 +23,10 @@ from distill_engine.errors import DistillError
 from distill_engine.run_reader import open_run
 
 from .panels.checkpoints_panel import CheckpointsPanel
-from .panels.loss_plot import FIELDS
 from .panels.runs_panel import RunsPanel
+from .run_curves import FOLLOWED_STEP_NAMES, feed_epochs, feed_run_curves, feed_steps, read_run_curves
 from .run_follower import RunFollower
 
-#: Curves the plot draws, by the run-store column feeding them.
-PLOT_STEP_NAMES = tuple(FIELDS["step"].values()) + tuple(FIELDS["schedule"].values())
-PLOT_EPOCH_NAMES = tuple(FIELDS["epoch"].values()) + tuple(FIELDS["val"].values())
-#: What the browser's follower reads per poll: only what the plot draws.
-FOLLOWED_STEP_NAMES = PLOT_STEP_NAMES + ("wall_time",)
 #: Components offered for overlays: (label, metric, per).
 OVERLAY_COMPONENTS = (
     *((name, name, "step") for name in ("train_loss", "stft_loss", "mag_recon_loss",
@@ -42,53 +37,6 @@ OVERLAY_COMPONENTS = (
                                          "overfitting_gap")),
     ("train_loss (epoch)", "train_loss", "epoch"),
 )
-
-
-def feed_steps(plot, data: dict) -> None:
-    """Append {column: (steps, values)} (as RunFollower.steps_added sends) to the plot."""
-    walls = data.get("wall_time", (None, None))[1]
-    for name in PLOT_STEP_NAMES:
-        if name in data:
-            steps, values = data[name]
-            plot.add_step_arrays(f"step:{name}", steps, values, walls)
-
-
-def feed_epochs(plot, data: dict) -> None:
-    """Append {column: (epochs, values)} (as RunFollower.epochs_added sends) to the plot."""
-    steps = data.get("step", (None, None))[1]
-    walls = data.get("wall_time", (None, None))[1]
-    for name in PLOT_EPOCH_NAMES:
-        if name in data:
-            epochs, values = data[name]
-            plot.add_epoch_arrays(f"epoch:{name}", epochs, values, steps, walls)
-
-
-def read_run_curves(run) -> dict:
-    """Every stored series the plot draws, read from an open Run (any thread): one scan of the
-    step table (`metrics_since`), then the small epoch table column by column."""
-    started = run.events(kind="run_started")
-    present = set(run.metric_names("step"))
-    names = [n for n in PLOT_STEP_NAMES if n in present]
-    steps, values = run.metrics_since(-1, names + ["wall_time"])
-    present = set(run.metric_names("epoch")) | {"step", "wall_time"}
-    epochs = {n: run.metric(n, per="epoch") for n in (*PLOT_EPOCH_NAMES, "step", "wall_time")
-              if n in present}
-    return {"steps_per_epoch": started[-1].payload.get("steps_per_epoch") if started else None,
-            "steps": {n: (steps, v) for n, v in values.items()} if len(steps) else {},
-            "epochs": epochs if len(epochs["step"][0]) else {}}
-
-
-def feed_run_curves(plot, curves: dict) -> None:
-    """Hand what read_run_curves returned to a LossPlotPanel (GUI thread)."""
-    if curves["steps_per_epoch"]:
-        plot.set_steps_per_epoch(int(curves["steps_per_epoch"]))
-    feed_steps(plot, curves["steps"])
-    feed_epochs(plot, curves["epochs"])
-
-
-def load_run_into_plot(run, plot) -> None:
-    """Bulk-load every stored curve of `run` (an open Run) into a LossPlotPanel, on this thread."""
-    feed_run_curves(plot, read_run_curves(run))
 
 
 class _OpenThread(QThread):
