@@ -41,11 +41,11 @@ class HistoryTab(QWidget):
         return value if ok else None
 
     def _on_resume(self, run_dir: str, checkpoint_path: str, mode: str) -> None:
-        from distill_engine.checkpoints import load_checkpoint  # torch: only when resuming
+        from distill_engine.checkpoints import read_checkpoint_info  # the header only: no torch
         from distill_engine.config import config_from_dict
         from distill_engine.run_reader import open_run
 
-        checkpoint = load_checkpoint(checkpoint_path)
+        checkpoint = read_checkpoint_info(checkpoint_path)
         config = config_from_dict(checkpoint.config)
         epochs = self.ask_total_epochs(checkpoint.epoch, config.epochs)
         if epochs is None:

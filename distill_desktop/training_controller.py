@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Signal
 from distill_engine.reporting import format_divergence, format_epoch_line
 
 from .dialogs import KEEP, ROLLBACK, STOP, DivergenceDialog, show_error
+from .run_curves import feed_run_curves
 from .worker import RunRequest, TrainingSession
 
 
@@ -49,6 +50,7 @@ class TrainingController(QObject):
         self.log.append(f"Starting training on {request.corpus_folder or request.resume_run}")
         self.status.set_state("Loading corpus…")
         worker = self.worker = self.session.start(request)
+        worker.history.connect(self._on_history)
         worker.run_started.connect(self._on_run_started)
         worker.steps.connect(self._on_steps)
         worker.epoch.connect(self._on_epoch)
@@ -87,6 +89,16 @@ class TrainingController(QObject):
                         f"Run folder: {event.run_dir}")
         self.log.append(event.config_summary, stamp=False)
         self.log.append(event.corpus_summary, stamp=False)
+
+    def _on_history(self, curves, error: str) -> None:
+        """A resumed run: its earlier steps go under the new ones."""
+        if curves is None:
+            self.log.append(f"warning: the run's earlier steps cannot be shown ({error})")
+            return
+        feed_run_curves(self.plot, curves)
+        self.contributions.add_step_columns(curves["steps"])
+        shown = len(next(iter(curves["steps"].values()))[0]) if curves["steps"] else 0
+        self.log.append(f"Continuing the run: its {shown:,} earlier steps are shown too.")
 
     def _on_steps(self, events: list) -> None:
         self.plot.add_steps(events)

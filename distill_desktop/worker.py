@@ -9,6 +9,7 @@ traceback)`; `finished` always fires, last.
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
 import traceback
@@ -16,9 +17,12 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
+from distill_engine.errors import DistillError
 from distill_engine.events import Callback
+from distill_engine.run_reader import open_run
 
 from .gc_pauses import import_torch_frozen
+from .run_curves import read_run_curves
 
 STEP_BATCH_SECONDS = 0.05
 
@@ -52,6 +56,8 @@ class QtBridge(Callback):
         self._last_emit = time.monotonic()
 
     def on_run_started(self, trainer, event):
+        if self.worker.request.resume_run and event.start_step > 0:
+            self.worker.history.emit(*_read_history(event))   # before any new step: x stays in order
         self.worker.run_started.emit(event)
 
     def on_step(self, trainer, event):
@@ -80,10 +86,21 @@ class QtBridge(Callback):
         self._flush_steps()
 
 
+def _read_history(event) -> tuple[dict | None, str]:
+    """The resumed run's stored curves up to the checkpoint it continues from (later rows are
+    written again), for the live plot; (None, reason) when they cannot be read."""
+    try:
+        with open_run(event.run_dir) as run:
+            return read_run_curves(run, until_step=event.start_step, until_epoch=event.start_epoch), ""
+    except (DistillError, sqlite3.Error, KeyError) as exc:
+        return None, str(exc)
+
+
 class TrainingWorker(QObject):
     """Owns one Trainer for one run; `run()` executes on the worker thread."""
 
     run_started = Signal(object)  # RunStarted
+    history = Signal(object, str)  # a resumed run's stored curves up to its checkpoint (run_curves), or None, why
     steps = Signal(list)  # [StepMetrics, ...]
     epoch = Signal(object)  # EpochMetrics
     divergence = Signal(object)  # DivergenceWarning

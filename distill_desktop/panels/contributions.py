@@ -98,7 +98,20 @@ class ContributionPanel(RedrawWhenShown, QtWidgets.QWidget):
         if not events:
             return
         columns = [np.array([getattr(e, f, math.nan) for e in events], dtype=np.float64) for f in _FIELDS]
-        self._steps.extend([e.step for e in events])
+        self._append_steps([e.step for e in events], columns)
+
+    def add_step_columns(self, data: dict) -> None:
+        """Append stored per-step columns: {field: (steps, values)} as run_curves reads them (all
+        with the same steps; a missing field reads as NaN)."""
+        if not data:
+            return
+        steps = next(iter(data.values()))[0]
+        columns = [np.asarray(data[f][1], np.float64) if f in data else np.full(len(steps), math.nan)
+                   for f in _FIELDS]
+        self._append_steps(steps, columns)
+
+    def _append_steps(self, steps, columns) -> None:
+        self._steps.extend(steps)
         for field, values in zip(_FIELDS, columns):
             self._raw[field].extend(values)
         self._append_shares(*columns)

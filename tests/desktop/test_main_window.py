@@ -4,10 +4,12 @@ import math
 import sys
 import weakref
 
+import numpy as np
 import pytest
 from PySide6.QtCore import QCoreApplication, QEvent, Qt
 
 from distill_desktop.dialogs import DivergenceDialog, ErrorDialog
+from distill_desktop.worker import RunRequest
 from distill_engine import load_checkpoint
 from distill_engine import trainer as trainer_module
 from distill_engine.run_reader import list_runs, open_run
@@ -218,3 +220,23 @@ def test_torch_is_kept_out_of_the_collector_but_a_finished_runs_model_is_freed(r
     QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)   # the finished worker's deleteLater
     gc.collect()
     assert model() is None
+
+
+def test_continuing_a_run_shows_its_earlier_steps_under_the_new_ones(ready_window, qtbot):
+    window = ready_window(epochs=2)
+    first = train_and_wait(window, qtbot)
+    assert first.status == "completed"
+    with qtbot.waitSignal(window.controller.run_finished, timeout=TIMEOUT) as finished:
+        window.start_request(RunRequest(resume_run=first.run_dir, epochs=4))
+    result = finished.args[0]
+    assert result.status == "completed" and result.step == 2 * first.step
+    plot = window.plot_panel
+    for name in ("train_loss", "stft_loss", "kl_weight"):
+        x, y = plot.curve_data(name)
+        assert list(x) == list(range(1, result.step + 1)), name     # every step once, in order
+    assert list(plot.curve_data("val_loss")[0]) == [first.step // 2 * e for e in (1, 2, 3, 4)]
+    with open_run(first.run_dir) as run:                            # the earlier steps as stored
+        steps, stored = run.metric("train_loss", per="step")
+    np.testing.assert_array_equal(plot.curve_data("train_loss")[1][:first.step], stored[:first.step])
+    assert len(window.contribution_panel.band_data()[0]) == result.step
+    assert f"its {first.step:,} earlier steps are shown" in window.log_panel.text()
