@@ -18,7 +18,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore
 
 #: share of the machine's CPU time (all cores) that redraws for streaming data may use
-DATA_REDRAW_CPU_SHARE = 0.005
+DATA_REDRAW_CPU_SHARE = 0.0025
 _PAINT_FOLLOWS_WITHIN_S = 1.0     # a paint later than this after a redraw is not that redraw's
 
 
