@@ -2,8 +2,8 @@
 and skipped while the panel is hidden.
 
 Training on the CPU shares the cores with the window, and every millisecond the GUI thread spends
-drawing is taken from training (on a 2-core machine about twice over: torch's other worker thread
-waits at its barrier for the one the GUI preempted). So redraws caused by arriving data may use at
+drawing is taken from training (on a 2-core machine probably about twice over: torch's other
+worker thread waits at its barrier for the one the GUI preempted). So redraws caused by arriving data may use at
 most DATA_REDRAW_CPU_SHARE of the machine's CPU time: after a frame that cost c seconds of GUI-thread
 CPU (redraw plus paint), the next data-driven redraw waits c / (share x cores), and never less than
 the panel's REDRAW_INTERVAL_MS. What a person does (zoom, pan, toggles, resizing) redraws after the
@@ -95,21 +95,22 @@ class RedrawWhenShown:
         if time.perf_counter() - wall < _PAINT_FOLLOWS_WITHIN_S:
             self._frame_cpu_s = time.thread_time() - cpu
 
-    def _hidden(self) -> bool:
+    def _held_while_hidden(self) -> bool:
+        """True (and a redraw noted for when the panel is shown) while the panel is hidden."""
         if self.isVisible():
             return False
         self._redraw_on_show = True
         return True
 
     def _data_arrived(self) -> None:
-        if self._hidden() or self._timer.isActive():
+        if self._held_while_hidden() or self._timer.isActive():
             return
         delay = data_redraw_delay(self._frame_cpu_s, time.perf_counter() - self._last_redraw_wall,
                                   self.REDRAW_INTERVAL_MS / 1e3, self._cores)
         self._timer.start(round(delay * 1e3))
 
     def _mark_dirty(self) -> None:
-        if self._hidden():
+        if self._held_while_hidden():
             return
         if not self._timer.isActive() or self._timer.remainingTime() > self.REDRAW_INTERVAL_MS:
             self._timer.start(self.REDRAW_INTERVAL_MS)
