@@ -310,6 +310,7 @@ def test_data_redraws_keep_to_a_cpu_budget_but_a_zoom_redraws_at_once(panel, qtb
     panel.add_steps([step_event(2_001)])
     panel.follow_data()              # a person's action: drawn after the short interval, timed
     qtbot.waitUntil(lambda: panel.frame_cpu_seconds() >= 0.04, timeout=2_000)
+    qtbot.waitUntil(lambda: not panel._timer.isActive(), timeout=2_000)   # no layout redraw pending
     panel.add_steps([step_event(2_002)])
     # 40 ms at 0.25 % of the machine's CPU: the next redraw for new data waits 16 s / cores
     expected_ms = 1e3 * 0.04 / (DATA_REDRAW_CPU_SHARE * machine_cores())
