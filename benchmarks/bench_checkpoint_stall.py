@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 from safetensors.torch import save as safetensors_save  # noqa: E402
 
-from distill_engine.file_writing import atomic_write  # noqa: E402
-from distill_engine.checkpoints import CheckpointManager  # noqa: E402
+from distill_engine.atomic_file import atomic_write  # noqa: E402
+from distill_engine.checkpoints.format import CheckpointManager  # noqa: E402
 
 PARAMETERS = 5_300_000
 

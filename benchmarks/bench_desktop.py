@@ -54,9 +54,9 @@ import sys, time
 from pathlib import Path
 from PySide6.QtCore import QEventLoop, QSettings
 from PySide6.QtWidgets import QApplication
-from distill_engine.config import load_config
+from distill_engine.config.schema import load_config
 from distill_desktop.main_window import MainWindow
-from distill_desktop.worker import RunRequest
+from distill_desktop.bridge.worker import RunRequest
 config_path, corpus, runs_dir = sys.argv[1:4]
 app = QApplication([])
 window = MainWindow(settings=QSettings(str(Path(runs_dir) / "settings.ini"), QSettings.IniFormat),
@@ -122,7 +122,7 @@ def main():
     from bench_training import make_corpus
 
     from distill_engine import TrainingConfig
-    from distill_engine.config import save_config
+    from distill_engine.config.schema import save_config
 
     corpus = make_corpus(tmp / "corpus", n_files=args.batch * 2, seconds=1.5)
     config_path = tmp / "config.toml"

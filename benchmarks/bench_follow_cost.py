@@ -30,8 +30,8 @@ def follow(run_dir: str) -> None:
     committed) keep following until N rows were seen, then print what it cost and quit."""
     from PySide6.QtCore import QCoreApplication, QSocketNotifier, QTimer
 
-    from distill_desktop.run_curves import FOLLOWED_STEP_NAMES
-    from distill_desktop.run_follower import RunFollower
+    from distill_desktop.models.run_curves import FOLLOWED_STEP_NAMES
+    from distill_desktop.bridge.run_follower import RunFollower
 
     app = QCoreApplication([])
     state = {"rows": 0, "polls": 0, "target": None}
@@ -76,7 +76,7 @@ def write(runs: Path, rows: int, with_follower: bool):
     """(logging-call rows/s, committed rows/s, and with a follower: (rows it saw, polls that
     brought rows, its CPU seconds while the writer wrote, seconds it lagged behind the last
     commit))."""
-    from distill_engine.store import create_run
+    from distill_engine.runs.writer import create_run
 
     writer = create_run(runs, "follow-cost", "/corpus", 1)
     child = None

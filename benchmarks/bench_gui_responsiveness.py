@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 from PySide6 import QtCore, QtWidgets  # noqa: E402
 
-from distill_engine.events import EpochMetrics, StepMetrics  # noqa: E402
+from distill_engine.training.events import EpochMetrics, StepMetrics  # noqa: E402
 
 TICK_MS = 16
 STEP_FIELDS = ("train_loss", "stft_loss", "mag_recon_loss", "if_recon_loss", "kl_loss", "kl_weight",
@@ -156,8 +156,8 @@ def main() -> None:
     from distill_desktop.gc_pauses import freeze_long_lived_objects
     from distill_desktop.main_window import MainWindow
     from distill_desktop.paths import demo_corpus_dir
-    from distill_desktop.worker import RunRequest, TrainingSession
-    from distill_engine.config import TrainingConfig
+    from distill_desktop.bridge.worker import RunRequest, TrainingSession
+    from distill_engine.config.schema import TrainingConfig
 
     window = MainWindow(settings=QtCore.QSettings(str(tmp / "settings.ini"), QtCore.QSettings.IniFormat),
                         runs_dir=tmp / "runs")

@@ -27,9 +27,9 @@ import numpy as np  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from distill_desktop.panels.loss_plot import LossPlotPanel  # noqa: E402
-from distill_desktop.run_curves import load_run_into_plot  # noqa: E402
-from distill_engine.run_reader import open_run  # noqa: E402
-from distill_engine.store import create_run  # noqa: E402
+from distill_desktop.models.run_curves import load_run_into_plot  # noqa: E402
+from distill_engine.runs.reader import open_run  # noqa: E402
+from distill_engine.runs.writer import create_run  # noqa: E402
 
 
 def write_run(runs: Path, rows: int) -> Path:

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from distill_desktop.panels.runs_panel import RunsPanel  # noqa: E402
-from distill_engine.store import create_run  # noqa: E402
+from distill_desktop.browser.runs_panel import RunsPanel  # noqa: E402
+from distill_engine.runs.writer import create_run  # noqa: E402
 
 
 def make_runs(runs: Path, count: int) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from distill_engine.store import create_run, list_runs, open_run  # noqa: E402
+from distill_engine.runs.writer import create_run, list_runs, open_run  # noqa: E402
 
 METRICS = ("train_loss", "recon_loss", "kl_loss", "kl_weight", "learning_rate", "step_time_s",
            "stft_loss", "mag_recon_loss", "if_recon_loss", "grad_norm", "total_steps", "epoch_frac")

@@ -16,8 +16,8 @@ import soundfile as sf
 import torch
 
 from distill_engine import TrainingConfig
-from distill_engine.events import Callback
-from distill_engine.trainer import Trainer
+from distill_engine.training.events import Callback
+from distill_engine.training.trainer import Trainer
 
 
 def make_corpus(folder: Path, n_files: int, seconds: float, sample_rate: int = 16000) -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from distill_engine import TrainingConfig
-from distill_engine.trainer import Trainer
+from distill_engine.training.trainer import Trainer
 
 
 def main():

@@ -8,19 +8,19 @@ from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QTabWidget, QToolBar, QVBoxLayout, QWidget
 
-from distill_engine.config import TrainingConfig, config_from_dict, config_to_dict
+from distill_engine.config.schema import TrainingConfig, config_from_dict, config_to_dict
 from distill_engine.errors import DistillError
 
 from . import paths
-from .history_tab import HistoryTab
+from .browser.history_tab import HistoryTab
 from .panels.config_editor import ConfigEditorPanel
 from .panels.contributions import ContributionPanel
 from .panels.corpus_panel import CorpusPanel
 from .panels.log_panel import LogPanel
 from .panels.loss_plot import LossPlotPanel
-from .status_bar import TrainingStatus
-from .training_controller import TrainingController
-from .worker import RunRequest
+from .panels.status_bar import TrainingStatus
+from .bridge.training_controller import TrainingController
+from .bridge.worker import RunRequest
 
 
 class MainWindow(QMainWindow):

@@ -10,11 +10,11 @@ import signal
 import sys
 from pathlib import Path
 
-from .config import TrainingConfig, load_config
-from .config_validation import ConfigError, validate
+from .config.schema import TrainingConfig, load_config
+from .config.validation import ConfigError, validate
 from .errors import DistillError
-from .events import Callback
-from .reporting import fmt_loss, format_divergence, format_duration, format_epoch_line
+from .training.events import Callback
+from .training.reporting import fmt_loss, format_divergence, format_duration, format_epoch_line
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -101,7 +101,7 @@ def _config_from_args(args, parser) -> TrainingConfig:
 
 
 def main(argv=None) -> int:
-    from .trainer import Trainer  # torch loads here, after argument errors are reported
+    from .training.trainer import Trainer  # torch loads here, after argument errors are reported
 
     parser = build_parser()
     args = parser.parse_args(argv)

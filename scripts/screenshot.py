@@ -24,7 +24,7 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     from distill_desktop.main_window import MainWindow
-    from distill_engine.config import TrainingConfig
+    from distill_engine.config.schema import TrainingConfig
 
     app = QApplication(sys.argv)
     window = MainWindow(settings=QSettings(str(Path(data) / "settings.ini"), QSettings.IniFormat))

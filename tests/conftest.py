@@ -39,7 +39,7 @@ def make_corpus():
 @pytest.fixture
 def rising_loss(monkeypatch):
     """Every loss evaluation is 10 higher than the last, so a run diverges on schedule."""
-    from distill_engine import trainer as trainer_module
+    from distill_engine.training import trainer as trainer_module
 
     real, calls = trainer_module.compute_combined_loss, {"n": 0}
 

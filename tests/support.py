@@ -21,7 +21,7 @@ def write_corpus(folder, n_files=6, seconds=1.0, sample_rate=8000, seed=0):
 def tiny_config(**overrides):
     """A config small enough that a few epochs train in about a second on a laptop CPU."""
     from distill_engine import TrainingConfig
-    from distill_engine.config import RepresentationConfig
+    from distill_engine.config.schema import RepresentationConfig
 
     config = TrainingConfig(epochs=3, batch_size=4, latent_dim=8, chunk_duration=0.5, device="cpu",
                             validation_fraction=0.3, checkpoint_interval_s=0.0,
@@ -38,7 +38,7 @@ def train_tiny_runs(root, *runs):
     the runs go to root/"runs" and the data and cache folders point under `root` while training.
     Returns the Trainer results in the order given.
     """
-    from distill_engine.trainer import Trainer
+    from distill_engine.training.trainer import Trainer
 
     results = []
     with pytest.MonkeyPatch.context() as mp:

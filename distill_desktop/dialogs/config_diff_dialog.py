@@ -6,7 +6,7 @@ import json
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHeaderView, QLabel,
                                QTableWidget, QTableWidgetItem, QVBoxLayout)
 
-from distill_engine.run_admin import config_diff
+from distill_engine.runs.admin import config_diff
 
 ABSENT = "(absent)"
 

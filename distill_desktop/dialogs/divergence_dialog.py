@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from distill_engine.events import DivergenceWarning
+from distill_engine.training.events import DivergenceWarning
 
 KEEP = "keep"
 STOP = "stop"

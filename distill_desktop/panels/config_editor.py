@@ -1,7 +1,7 @@
 """The training-config editor: every field as a text box, checked by the engine's validator on each edit.
 
 The panel does no checking of its own beyond "is this text a number": it builds a `TrainingConfig`
-from the current texts, runs `distill_engine.config_validation.validate` and marks every field that
+from the current texts, runs `distill_engine.config.validation.validate` and marks every field that
 a returned `Problem` names (red border, message under the field and as tooltip).
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGridLayout, QGroupBox, QLabel,
                                QLineEdit, QScrollArea, QVBoxLayout, QWidget)
 
-from distill_engine.config import TrainingConfig, diff_from_defaults, load_config, save_config
-from distill_engine.config_validation import ConfigError, Problem, build_config, format_value, validate
+from distill_engine.config.schema import TrainingConfig, diff_from_defaults, load_config, save_config
+from distill_engine.config.validation import ConfigError, Problem, build_config, format_value, validate
 
 from .config_fields import (DEVICES, GROUPS, LISTS, STFT, STYLE, as_text, button, column, error_label,
                             field_type, mark_field, parse_number, restyle, row, show_message, value_at)

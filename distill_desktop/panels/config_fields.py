@@ -9,7 +9,7 @@ import typing
 from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                                QVBoxLayout, QWidget)
 
-from distill_engine.config import TrainingConfig
+from distill_engine.config.schema import TrainingConfig
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 STFT = "loss.stft."

@@ -13,8 +13,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtWidgets
 
-from ..series import GrowingArray
-from .redraw import RedrawWhenShown, ReportingPlotWidget
+from ..models.series import GrowingArray
+from ..widgets.redraw import RedrawWhenShown, ReportingPlotWidget
 
 TERMS = ("stft", "magnitude", "if", "kl")
 LABELS = {"stft": "STFT", "magnitude": "magnitude", "if": "IF", "kl": "KL"}

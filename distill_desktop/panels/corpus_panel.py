@@ -16,7 +16,7 @@ from PySide6.QtCore import QCoreApplication, QThread, QTimer, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from distill_engine.config import TrainingConfig
+from distill_engine.config.schema import TrainingConfig
 from distill_engine.errors import CorpusError
 
 from ..gc_pauses import import_torch_frozen
@@ -54,7 +54,7 @@ class _LoadThread(QThread):
 
         try:
             import_torch_frozen()       # torch loads on this thread, not at start-up (see gc_pauses)
-            from distill_engine.corpus import load_corpus
+            from distill_engine.audio.corpus import load_corpus
 
             corpus = load_corpus(self.folder, self.config, progress=progress)
         except _Cancelled:

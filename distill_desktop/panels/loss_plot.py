@@ -4,7 +4,7 @@ rate on that plot's right-hand axis).
 
 Feeding (`add_steps`, `add_epoch`, `add_*_arrays`) only appends to the growing arrays of a
 LossSeries; a single-shot QTimer redraws the changed curves, at most every 100 ms and, while data
-streams in, within a CPU budget (panels.redraw). Every point is
+streams in, within a CPU budget (widgets.redraw). Every point is
 kept; a redraw hands pyqtgraph the min/max envelope of the visible range at about one column per
 pixel (series.envelope over a MinMaxPyramid), so it costs O(pixels) whatever the length of the run,
 and a one-step spike is drawn at any zoom. The plots, items and controls are built by
@@ -16,11 +16,11 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from ..series import robust_range
-from .loss_data import COMPONENTS, FIELDS, X_MODES, LossSeries
+from ..models.series import robust_range
+from ..models.loss_data import COMPONENTS, FIELDS, X_MODES, LossSeries
 from .loss_plot_widgets import (COLORS, LABELS, RAW_ALPHA_WHEN_SMOOTHED, SUFFIX, SYMBOLS, X_LABELS,
                                 build_controls, build_plots, curve_pen, plot_item)
-from .redraw import RedrawWhenShown
+from ..widgets.redraw import RedrawWhenShown
 
 MAX_MARKERS = 200
 X_HEADROOM = 0.05

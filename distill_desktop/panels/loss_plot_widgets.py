@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from .loss_data import COMPONENTS, X_MODES
-from .redraw import ReportingGraphicsLayoutWidget
+from ..models.loss_data import COMPONENTS, X_MODES
+from ..widgets.redraw import ReportingGraphicsLayoutWidget
 
 LABELS = {"total": "total", "stft": "STFT", "magnitude": "magnitude", "if": "IF", "kl": "KL",
           "kl_weight": "KL weight", "learning_rate": "learning rate"}

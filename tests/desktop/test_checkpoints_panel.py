@@ -9,10 +9,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from distill_desktop.panels.checkpoints_panel import COLUMNS, MISSING, CheckpointsPanel
-from distill_engine.checkpoints import BEST_NAME, read_checkpoint_info
-from distill_engine.run_admin import resume_trainer
-from distill_engine.run_reader import open_run
+from distill_desktop.browser.checkpoints_panel import COLUMNS, MISSING, CheckpointsPanel
+from distill_engine.checkpoints.format import BEST_NAME, read_checkpoint_info
+from distill_engine.runs.admin import resume_trainer
+from distill_engine.runs.reader import open_run
 from support import train_tiny_runs
 
 

@@ -8,8 +8,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
 from distill_desktop.panels.config_editor import ConfigEditorPanel
-from distill_engine.config import TrainingConfig, load_config
-from distill_engine.config_validation import validate
+from distill_engine.config.schema import TrainingConfig, load_config
+from distill_engine.config.validation import validate
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from PySide6.QtCore import QCoreApplication, QEvent, QThread, Qt
 
 from distill_desktop.panels import corpus_panel
 from distill_desktop.panels.corpus_panel import CorpusPanel
-from distill_engine.config import TrainingConfig
-from distill_engine.corpus import load_corpus
+from distill_engine.config.schema import TrainingConfig
+from distill_engine.audio.corpus import load_corpus
 from distill_engine.errors import CorpusError
 
 SR = 16000

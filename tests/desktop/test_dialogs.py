@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QDialog
 
 from distill_desktop.dialogs import KEEP, ROLLBACK, STOP, DivergenceDialog, ErrorDialog, show_error
 from distill_desktop.dialogs import error_dialog
-from distill_engine.events import DivergenceWarning
+from distill_engine.training.events import DivergenceWarning
 
 LOSSES = (0.412, 0.425, 0.44, 0.461, 0.49, 0.538)
 

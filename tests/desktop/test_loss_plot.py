@@ -7,10 +7,10 @@ import pytest
 
 from distill_desktop.panels.contributions import ContributionPanel
 from distill_desktop.panels.loss_plot import RAW_ALPHA_WHEN_SMOOTHED, LossPlotPanel
-from distill_desktop.panels.redraw import DATA_REDRAW_CPU_SHARE, data_redraw_delay, machine_cores
-from distill_desktop.series import ema_debiased
-from distill_engine.config import LossConfig
-from distill_engine.events import EpochMetrics, StepMetrics
+from distill_desktop.widgets.redraw import DATA_REDRAW_CPU_SHARE, data_redraw_delay, machine_cores
+from distill_desktop.models.series import ema_debiased
+from distill_engine.config.schema import LossConfig
+from distill_engine.training.events import EpochMetrics, StepMetrics
 
 STEPS_PER_EPOCH = 100
 T0 = 1_700_000_000.0

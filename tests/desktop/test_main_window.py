@@ -9,10 +9,10 @@ import pytest
 from PySide6.QtCore import QCoreApplication, QEvent, Qt
 
 from distill_desktop.dialogs import DivergenceDialog, ErrorDialog
-from distill_desktop.worker import RunRequest
+from distill_desktop.bridge.worker import RunRequest
 from distill_engine import load_checkpoint
-from distill_engine import trainer as trainer_module
-from distill_engine.run_reader import list_runs, open_run
+from distill_engine.training import trainer as trainer_module
+from distill_engine.runs.reader import list_runs, open_run
 
 TIMEOUT = 60_000
 

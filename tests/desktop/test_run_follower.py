@@ -10,10 +10,10 @@ import pytest
 from PySide6.QtCore import QThread
 
 from distill_desktop.panels.loss_plot import LossPlotPanel
-from distill_desktop.run_browser import RunBrowser
-from distill_desktop.run_follower import RunFollower
+from distill_desktop.browser.run_browser import RunBrowser
+from distill_desktop.bridge.run_follower import RunFollower
 from distill_engine import save_config
-from distill_engine.store import create_run
+from distill_engine.runs.writer import create_run
 from support import tiny_config, write_corpus
 
 

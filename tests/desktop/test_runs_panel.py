@@ -11,11 +11,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
 from distill_desktop.panels.loss_plot import LossPlotPanel
-from distill_desktop.panels.runs_model import COLUMNS
-from distill_desktop.panels.runs_panel import RunsPanel
-from distill_desktop.run_browser import RunBrowser
-from distill_engine.run_reader import list_runs, open_run
-from distill_engine.store import create_run
+from distill_desktop.browser.runs_model import COLUMNS
+from distill_desktop.browser.runs_panel import RunsPanel
+from distill_desktop.browser.run_browser import RunBrowser
+from distill_engine.runs.reader import list_runs, open_run
+from distill_engine.runs.writer import create_run
 from support import tiny_config, train_tiny_runs
 
 

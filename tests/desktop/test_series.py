@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from distill_desktop.series import (
+from distill_desktop.models.series import (
     EmaState, GrowingArray, GrowingSeries, MinMaxPyramid, ema_debiased, envelope, robust_range,
 )
 

@@ -13,8 +13,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-import distill_engine.checkpoints as checkpoints
-from distill_engine.checkpoints import (
+import distill_engine.checkpoints.format as checkpoints
+from distill_engine.checkpoints.format import (
     CheckpointManager,
     list_checkpoints,
     load_checkpoint,

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from distill_engine import load_checkpoint, save_config
-from distill_engine.run_reader import list_runs, open_run
-from distill_engine.trainer import Trainer
+from distill_engine.runs.reader import list_runs, open_run
+from distill_engine.training.trainer import Trainer
 
 
 def cli(*args, **kwargs):

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from distill_engine.config import (
+from distill_engine.config.schema import (
     KLLossConfig,
     LossConfig,
     ReconLossConfig,
@@ -21,7 +21,7 @@ from distill_engine.config import (
     render_config_summary,
     save_config,
 )
-from distill_engine.config_validation import ConfigError, Problem, validate
+from distill_engine.config.validation import ConfigError, Problem, validate
 from distill_engine.errors import DistillError
 
 

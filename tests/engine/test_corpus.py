@@ -12,8 +12,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from distill_engine.config import TrainingConfig
-from distill_engine.corpus import CorpusReport, load_corpus, split_files
+from distill_engine.config.schema import TrainingConfig
+from distill_engine.audio.corpus import CorpusReport, load_corpus, split_files
 from distill_engine.errors import CorpusError
 
 REPO = Path(__file__).resolve().parents[2]

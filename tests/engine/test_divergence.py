@@ -1,5 +1,5 @@
 """DivergenceDetector: one warning per streak of `patience` rises, state survives a round trip."""
-from distill_engine.divergence import DivergenceDetector
+from distill_engine.training.divergence import DivergenceDetector
 
 
 def feed(detector, losses, start=1):

@@ -1,4 +1,4 @@
-"""Rename, delete, export, compare and resume stored runs (distill_engine.run_admin) on real run
+"""Rename, delete, export, compare and resume stored runs (distill_engine.runs.admin) on real run
 folders: one trained by the real Trainer, others written with RunWriter."""
 import csv
 import os
@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from distill_engine import CheckpointError, RunStoreError, TrainingConfig
-from distill_engine.checkpoints import BEST_NAME, read_checkpoint_info
-from distill_engine.config import config_to_dict
-from distill_engine.run_admin import (config_diff, delete_checkpoint, delete_run, export_checkpoint,
+from distill_engine.checkpoints.format import BEST_NAME, read_checkpoint_info
+from distill_engine.config.schema import config_to_dict
+from distill_engine.runs.admin import (config_diff, delete_checkpoint, delete_run, export_checkpoint,
                                       export_metrics_csv, latest_checkpoint, rename_run,
                                       resume_trainer)
-from distill_engine.run_reader import list_runs, open_run
-from distill_engine.store import create_run
+from distill_engine.runs.reader import list_runs, open_run
+from distill_engine.runs.writer import create_run
 from support import train_tiny_runs
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from distill_engine import step_blocks
-from distill_engine.run_reader import open_run
-from distill_engine.step_blocks import ALL_STEPS, read_step_blocks
-from distill_engine.store import RunWriter, create_run
-from distill_engine.store_schema import STEP_METRICS, connect_read_only
+from distill_engine.runs import step_blocks
+from distill_engine.runs.reader import open_run
+from distill_engine.runs.step_blocks import ALL_STEPS, read_step_blocks
+from distill_engine.runs.writer import RunWriter, create_run
+from distill_engine.runs.schema import STEP_METRICS, connect_read_only
 
 NAMES = ["train_loss", "recon_loss", "kl_weight", "total_steps", "late_metric", "grad_norm",
          "wall_time", "epoch"]

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from distill_engine import store
+from distill_engine.runs import writer as store
 from distill_engine.errors import RunStoreError
-from distill_engine.step_blocks import read_step_blocks
+from distill_engine.runs.step_blocks import read_step_blocks
 from support import log_demo_run
 
-from distill_engine.store import (
+from distill_engine.runs.writer import (
     EPOCH_METRICS, STEP_METRICS, RunWriter, create_run, default_runs_dir, list_runs, open_run,
 )
 
@@ -92,7 +92,7 @@ def test_numpy_scalars_are_stored_as_numbers(runs_dir):
 
 
 def test_config_is_read_from_config_toml_and_none_without_it(runs_dir):
-    from distill_engine.config import TrainingConfig, save_config
+    from distill_engine.config.schema import TrainingConfig, save_config
 
     with create_run(runs_dir, "cfg", "/c", 1) as writer:
         pass
@@ -191,7 +191,7 @@ def test_reader_in_another_process_sees_rows_while_the_writer_runs(runs_dir):
     writer = create_run(runs_dir, "live", "/c", 1)
     reader = """
         import sys
-        from distill_engine.store import open_run
+        from distill_engine.runs.writer import open_run
         for line in sys.stdin:  # one read per line received
             with open_run(sys.argv[1]) as run:
                 print(run.status, len(run.metric("train_loss")[0]), flush=True)
@@ -247,7 +247,7 @@ def test_a_reader_querying_in_a_loop_does_not_block_the_writer(runs_dir):
 def test_rows_flushed_before_kill_9_survive_and_the_run_reads_interrupted(runs_dir):
     script = f"""
         import time
-        from distill_engine.store import create_run
+        from distill_engine.runs.writer import create_run
         w = create_run({str(runs_dir)!r}, "killed", "/c", 10)
         for step in range(1500):
             w.log_step({{"step": step, "epoch": step // 500, "train_loss": step * 0.5}})
@@ -284,7 +284,7 @@ def test_rows_flushed_before_kill_9_survive_and_the_run_reads_interrupted(runs_d
 
 def test_a_writer_never_closed_marks_the_run_interrupted_at_exit(runs_dir):
     result = run_python(f"""
-        from distill_engine.store import create_run
+        from distill_engine.runs.writer import create_run
         w = create_run({str(runs_dir)!r}, "forgotten", "/c", 1)
         w.log_step({{"step": 1, "train_loss": 0.5}})
         print(w.run_dir)

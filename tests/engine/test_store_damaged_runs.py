@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from support import log_demo_run, snapshot
 
-from distill_engine import store
+from distill_engine.runs import writer as store
 from distill_engine.errors import RunStoreError
-from distill_engine.store import RunWriter, create_run, list_runs, open_run
+from distill_engine.runs.writer import RunWriter, create_run, list_runs, open_run
 
 
 @pytest.fixture

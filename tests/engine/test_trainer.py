@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from distill_engine import CheckpointError, load_checkpoint
-from distill_engine import trainer as trainer_module
-from distill_engine.events import Callback
-from distill_engine.run_reader import open_run
-from distill_engine.trainer import Trainer
+from distill_engine.training import trainer as trainer_module
+from distill_engine.training.events import Callback
+from distill_engine.runs.reader import open_run
+from distill_engine.training.trainer import Trainer
 
 
 class Collector(Callback):
@@ -154,7 +154,7 @@ def test_three_nan_steps_in_a_row_fail_the_run_and_keep_the_best_checkpoint(tmp_
 
 
 def test_disk_full_during_checkpoint_fails_the_run_and_keeps_the_previous_one(tmp_path, corpus_dir, make_config, monkeypatch):
-    import distill_engine.checkpoints as ckpt
+    import distill_engine.checkpoints.format as ckpt
 
     real_fsync, saves = ckpt.os.fsync, {"n": 0}
 

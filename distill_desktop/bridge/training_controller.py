@@ -1,0 +1,173 @@
+"""TrainingController: starts runs, routes a worker's signals to the views, answers its warnings.
+
+Divergence: the worker pauses the run at the end of the epoch; the controller opens the dialog
+and carries out the answer — keep (resume), stop (status diverged-stopped; the best checkpoint
+stays), or roll back (stop, then a new run linked to this one, from its best checkpoint with the
+learning rate halved). Failures open the error dialog; the app stays usable.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+from PySide6.QtCore import QObject, Signal
+
+from distill_engine.training.reporting import format_divergence, format_epoch_line
+
+from ..dialogs import KEEP, ROLLBACK, STOP, DivergenceDialog, show_error
+from ..models.run_curves import feed_run_curves
+from .worker import RunRequest, TrainingSession
+
+
+class TrainingController(QObject):
+    """Glue between one TrainingSession and the views that show a live run."""
+
+    running_changed = Signal(bool)
+    run_finished = Signal(object)  # RunFinished or None
+
+    def __init__(self, window, plot, contributions, log, status, parent=None):
+        super().__init__(parent)
+        self.window, self.plot, self.contributions, self.log, self.status = window, plot, contributions, log, status
+        self.session = TrainingSession(self)
+        self.session.stopped.connect(self._on_stopped)
+        self.worker = None
+        self.last_request: RunRequest | None = None
+        self.divergence_dialog: DivergenceDialog | None = None
+        self.error_dialog = None
+        self._rollback_from: RunRequest | None = None
+        self.last_result = None
+
+    def is_running(self) -> bool:
+        return self.session.is_running()
+
+    def start(self, request: RunRequest) -> None:
+        """Start a run; the views are cleared for it."""
+        self.last_request = request
+        self.plot.clear()
+        self.contributions.clear()
+        if request.config is not None:
+            self.contributions.set_loss_config(request.config.loss)
+        self.log.append(f"Starting training on {request.corpus_folder or request.resume_run}")
+        self.status.set_state("Loading corpus…")
+        worker = self.worker = self.session.start(request)
+        worker.history.connect(self._on_history)
+        worker.run_started.connect(self._on_run_started)
+        worker.steps.connect(self._on_steps)
+        worker.epoch.connect(self._on_epoch)
+        worker.divergence.connect(self._on_divergence)
+        worker.non_finite.connect(self._on_non_finite)
+        worker.checkpoint.connect(self._on_checkpoint)
+        worker.failed.connect(self._on_failed)
+        self.running_changed.emit(True)
+
+    def stop(self) -> None:
+        self.status.set_state("Stopping…")
+        self.session.stop("stopped", "stopped from the app")
+
+    def toggle_pause(self) -> bool:
+        """Pause or resume; returns True when now paused."""
+        if self.session.paused:
+            self.session.resume()
+            self.status.set_state("Training")
+        else:
+            self.session.pause()
+            self.status.set_state("Paused")
+        return self.session.paused
+
+    def shutdown(self) -> bool:
+        """Stop the run cooperatively and wait for its checkpoint (window closing)."""
+        if self.divergence_dialog is not None:
+            self.divergence_dialog.close()
+        return self.session.stop_and_wait()
+
+    # -- worker signals ---------------------------------------------------------------------------
+    def _on_run_started(self, event) -> None:
+        self.status.run_started(event)
+        self.plot.set_steps_per_epoch(event.steps_per_epoch)
+        self.log.append(f"Run {event.run_id} on {event.device}: {event.parameter_count:,} parameters, "
+                        f"{event.steps_per_epoch} steps of batch {event.batch_size} per epoch\n"
+                        f"Run folder: {event.run_dir}")
+        self.log.append(event.config_summary, stamp=False)
+        self.log.append(event.corpus_summary, stamp=False)
+
+    def _on_history(self, curves, error: str) -> None:
+        """A resumed run: its earlier steps go under the new ones."""
+        if curves is None:
+            self.log.append(f"warning: the run's earlier steps cannot be shown ({error})")
+            return
+        feed_run_curves(self.plot, curves)
+        self.contributions.add_step_columns(curves["steps"])
+        shown = len(next(iter(curves["steps"].values()))[0]) if curves["steps"] else 0
+        self.log.append(f"Continuing the run: its {shown:,} earlier steps are shown too.")
+
+    def _on_steps(self, events: list) -> None:
+        self.plot.add_steps(events)
+        self.contributions.add_steps(events)
+        self.status.steps(events)
+
+    def _on_epoch(self, event) -> None:
+        self.plot.add_epoch(event)
+        self.status.epoch(event)
+        self.log.append(format_epoch_line(event))
+
+    def _on_non_finite(self, event) -> None:
+        self.log.append(f"warning: step {event.step} had a non-finite loss or gradient and was skipped "
+                        f"({event.consecutive} in a row)")
+
+    def _on_checkpoint(self, event) -> None:
+        kind = "best checkpoint" if event.is_best else f"checkpoint ({event.reason})"
+        self.log.append(f"Saved {kind} at epoch {event.epoch}, step {event.step}: {event.path}")
+
+    def _on_divergence(self, event) -> None:
+        self.log.append(f"DIVERGENCE WARNING: {format_divergence(event)} Training is paused.")
+        self.status.set_state("Paused: divergence")
+        dialog = self.divergence_dialog = DivergenceDialog(event, self.window)
+        dialog.choice_made.connect(self._on_divergence_choice)
+        dialog.open()
+
+    def _on_divergence_choice(self, choice: str) -> None:
+        self.divergence_dialog = None
+        if choice == KEEP:
+            self.log.append("Keep training (chosen after the divergence warning).")
+            self.session.resume()
+            self.status.set_state("Training")
+        elif choice == STOP:
+            self.log.append("Stopping after the divergence warning; the best checkpoint is kept.")
+            self.session.stop("diverged-stopped", "stopped after a divergence warning")
+        elif choice == ROLLBACK:
+            self.log.append("Rolling back: stopping, then restarting from the best checkpoint with half the "
+                            "learning rate as a new linked run.")
+            self._rollback_from = self.last_request
+            self.session.stop("diverged-stopped", "rolled back to the best checkpoint after a divergence warning")
+
+    def _on_failed(self, message: str, details: str) -> None:
+        self.log.append(f"ERROR: {message}")
+        self.error_dialog = show_error(self.window, "Training failed", message, details)
+
+    def _on_stopped(self, result) -> None:
+        self.last_result = result
+        if result is not None:
+            self.log.append(f"Run {result.status}: {result.reason}. Run folder: {result.run_dir}")
+        self.status.set_state("Ready" if result is None else f"Run {result.status}")
+        self.running_changed.emit(False)
+        self.run_finished.emit(result)
+        previous, self._rollback_from = self._rollback_from, None
+        if previous is not None and result is not None and result.best_checkpoint:
+            self.start(rollback_request(previous, result))
+
+
+def rollback_request(previous: RunRequest, result) -> RunRequest:
+    """A new run from `result`'s best checkpoint with half the learning rate, linked to its run."""
+    config = copy.deepcopy(previous.config) if previous.config is not None else None
+    if config is None:
+        from distill_engine.config.schema import load_config
+        config = load_config(f"{result.run_dir}/config.toml")
+    config.learning_rate = config.learning_rate / 2
+    corpus = previous.corpus_folder
+    if not corpus:
+        from distill_engine.runs.reader import open_run
+        with open_run(result.run_dir) as run:
+            corpus = run.corpus_path
+    return dataclasses.replace(previous, config=config, corpus_folder=corpus, init_checkpoint=result.best_checkpoint,
+                               parent_run=result.run_dir, resume_run=None, epochs=None,
+                               runs_dir=previous.runs_dir)

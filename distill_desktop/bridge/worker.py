@@ -1,0 +1,248 @@
+"""The QThread bridge: runs an engine Trainer off the GUI thread and turns its events into signals.
+
+`TrainingWorker` lives on its own QThread; its `QtBridge` callback runs on that thread and emits
+queued signals that the GUI thread receives. Steps are batched (at most every 50 ms) so the
+signal rate never follows the step rate. Control (stop/pause/resume) goes straight to the
+trainer's thread-safe requests. Every exception from the engine becomes `failed(message,
+traceback)`; `finished` always fires, last.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
+
+from distill_engine.errors import DistillError
+from distill_engine.training.events import Callback
+from distill_engine.runs.reader import open_run
+
+from ..gc_pauses import import_torch_frozen
+from ..models.run_curves import read_run_curves
+
+STEP_BATCH_SECONDS = 0.05
+
+
+@dataclass
+class RunRequest:
+    """What to train: a new run, a new run from a checkpoint (linked to its run), or a resume."""
+
+    config: object = None  # TrainingConfig
+    corpus_folder: str = ""
+    runs_dir: str | None = None
+    init_checkpoint: str | None = None
+    parent_run: str | None = None
+    resume_run: str | None = None
+    epochs: int | None = None  # for resume: train up to this many epochs
+    extra_callbacks: list = field(default_factory=list)
+
+
+class QtBridge(Callback):
+    """Engine callback on the training thread that forwards events through the worker's signals."""
+
+    def __init__(self, worker: "TrainingWorker"):
+        self.worker = worker
+        self._steps: list = []
+        self._last_emit = 0.0
+
+    def _flush_steps(self) -> None:
+        if self._steps:
+            steps, self._steps = self._steps, []
+            self.worker.steps.emit(steps)
+        self._last_emit = time.monotonic()
+
+    def on_run_started(self, trainer, event):
+        if self.worker.request.resume_run and event.start_step > 0:
+            self.worker.history.emit(*_read_history(event))   # before any new step: x stays in order
+        self.worker.run_started.emit(event)
+
+    def on_step(self, trainer, event):
+        self._steps.append(event)
+        if time.monotonic() - self._last_emit >= STEP_BATCH_SECONDS:
+            self._flush_steps()
+
+    def on_epoch(self, trainer, event):
+        self._flush_steps()
+        self.worker.epoch.emit(event)
+
+    def on_divergence(self, trainer, event):
+        # The run waits at the end of this epoch until the window answers (resume, stop, rollback).
+        self._flush_steps()
+        if self.worker.pause_on_divergence:
+            trainer.request_pause()
+        self.worker.divergence.emit(event)
+
+    def on_non_finite(self, trainer, event):
+        self.worker.non_finite.emit(event)
+
+    def on_checkpoint(self, trainer, event):
+        self.worker.checkpoint.emit(event)
+
+    def on_run_finished(self, trainer, event):
+        self._flush_steps()
+
+
+def _read_history(event) -> tuple[dict | None, str]:
+    """The resumed run's stored curves up to the checkpoint it continues from (later rows are
+    written again), for the live plot; (None, reason) when they cannot be read."""
+    try:
+        with open_run(event.run_dir) as run:
+            return read_run_curves(run, until_step=event.start_step, until_epoch=event.start_epoch), ""
+    except (DistillError, sqlite3.Error, KeyError) as exc:
+        return None, str(exc)
+
+
+class TrainingWorker(QObject):
+    """Owns one Trainer for one run; `run()` executes on the worker thread."""
+
+    run_started = Signal(object)  # RunStarted
+    history = Signal(object, str)  # a resumed run's stored curves up to its checkpoint (run_curves), or None, why
+    steps = Signal(list)  # [StepMetrics, ...]
+    epoch = Signal(object)  # EpochMetrics
+    divergence = Signal(object)  # DivergenceWarning
+    non_finite = Signal(object)  # NonFiniteStep
+    checkpoint = Signal(object)  # CheckpointSaved
+    failed = Signal(str, str)  # message, traceback
+    finished = Signal(object)  # RunFinished, or None when the run never started
+
+    def __init__(self, request: RunRequest, pause_on_divergence: bool = True):
+        super().__init__()
+        self.request = request
+        self.pause_on_divergence = pause_on_divergence
+        self.trainer = None
+        self._lock = threading.Lock()
+        self._stop_before_start: tuple[str, str] | None = None
+
+    @Slot()
+    def run(self) -> None:
+        result = None
+        _lower_this_threads_priority()
+        try:
+            result = self._train()
+            if result.status == "failed":
+                self.failed.emit(f"The run failed: {result.reason}", "")
+        except Exception as exc:  # every engine error reaches the window, with its traceback
+            self.failed.emit(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        finally:
+            with self._lock:
+                self.trainer = None
+            self.finished.emit(result)
+
+    def _train(self):
+        import_torch_frozen()              # torch loads here, on the worker thread (see gc_pauses)
+        from distill_engine.training.trainer import Trainer
+        req = self.request
+        callbacks = [QtBridge(self), *req.extra_callbacks]
+        if req.resume_run:
+            trainer = Trainer.resume(req.resume_run, epochs=req.epochs, callbacks=callbacks)
+        else:
+            trainer = Trainer(req.config, req.corpus_folder, runs_dir=req.runs_dir, callbacks=callbacks,
+                              init_checkpoint=req.init_checkpoint, parent_run=req.parent_run)
+        with self._lock:
+            self.trainer = trainer
+            if self._stop_before_start:
+                trainer.request_stop(*self._stop_before_start)
+        return trainer.run()
+
+    # -- thread-safe control from the GUI thread -----------------------------------------------------
+    def request_stop(self, status: str = "stopped", reason: str = "stopped from the app") -> None:
+        with self._lock:
+            if self.trainer is None:
+                self._stop_before_start = (status, reason)
+            else:
+                self.trainer.request_stop(status, reason)
+
+    def request_pause(self) -> None:
+        with self._lock:
+            if self.trainer is not None:
+                self.trainer.request_pause()
+
+    def request_resume(self) -> None:
+        with self._lock:
+            if self.trainer is not None:
+                self.trainer.resume_training()
+
+
+def _lower_this_threads_priority(niceness: int | None = None) -> None:
+    """Let the GUI thread win the cores: training runs at a lower CPU priority (Linux/macOS).
+
+    Called before torch starts its intra-op threads from this thread, so they inherit it."""
+    if niceness is None:
+        niceness = int(os.environ.get("DISTILL_TRAINING_NICENESS", "10"))
+    if niceness <= 0:
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except (AttributeError, OSError):  # Windows, or not permitted: train at normal priority
+        pass
+
+
+class TrainingSession(QObject):
+    """GUI-side owner of one worker and its QThread: start, control, and wait on close."""
+
+    started = Signal()
+    stopped = Signal(object)  # RunFinished or None, after the thread has ended
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.thread: QThread | None = None
+        self.worker: TrainingWorker | None = None
+        self.paused = False
+
+    def is_running(self) -> bool:
+        return self.thread is not None
+
+    def start(self, request: RunRequest) -> TrainingWorker:
+        if self.is_running():
+            raise RuntimeError("a run is already in progress")
+        self.thread = QThread()
+        self.thread.setObjectName("distill-training")
+        self.worker = TrainingWorker(request)
+        self.worker.moveToThread(self.thread)
+        self.thread.started.connect(self.worker.run)
+        # The thread's event loop ends as soon as run() returns; the window cleans up when it hears.
+        self.worker.finished.connect(self.thread.quit, Qt.DirectConnection)
+        self.worker.finished.connect(self._on_finished)
+        self.paused = False
+        self.thread.start()
+        self.started.emit()
+        return self.worker
+
+    def _on_finished(self, result) -> None:
+        thread, worker = self.thread, self.worker
+        if thread is None:
+            return
+        thread.wait()
+        self.thread = self.worker = None
+        self.paused = False
+        worker.deleteLater()
+        thread.deleteLater()
+        self.stopped.emit(result)
+
+    def stop(self, status: str = "stopped", reason: str = "stopped from the app") -> None:
+        if self.worker is not None:
+            self.worker.request_stop(status, reason)
+
+    def pause(self) -> None:
+        if self.worker is not None:
+            self.worker.request_pause()
+            self.paused = True
+
+    def resume(self) -> None:
+        if self.worker is not None:
+            self.worker.request_resume()
+            self.paused = False
+
+    def stop_and_wait(self, timeout_ms: int = 120_000) -> bool:
+        """Stop cooperatively and block until the worker thread has ended (used on close)."""
+        if self.thread is None:
+            return True
+        self.stop("stopped", "the window was closed")
+        ended = self.thread.wait(timeout_ms)
+        if ended:
+            QCoreApplication.sendPostedEvents(self)  # delivers the queued finished -> _on_finished
+        return ended

@@ -1,0 +1,65 @@
+"""HistoryTab: past runs and their checkpoints above a plot panel of their own, so browsing old
+runs never disturbs the curves of a run that is training."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QInputDialog, QScrollArea, QSplitter, QVBoxLayout, QWidget
+
+from ..panels.loss_plot import LossPlotPanel
+from .run_browser import RunBrowser
+from ..bridge.worker import RunRequest
+
+
+class HistoryTab(QWidget):
+    """Runs browser + a LossPlotPanel; turns a checkpoint's Resume into a RunRequest."""
+
+    resume_requested = Signal(object)  # RunRequest
+
+    def __init__(self, runs_dirs, parent=None):
+        super().__init__(parent)
+        self.plot_panel = LossPlotPanel()
+        self.browser = RunBrowser(self.plot_panel, runs_dirs)
+        splitter = QSplitter(Qt.Vertical)
+        scroll = QScrollArea(widgetResizable=True)  # its button rows must not set the window's width
+        scroll.setWidget(self.browser)
+        splitter.addWidget(scroll)
+        splitter.addWidget(self.plot_panel)
+        splitter.setSizes([330, 470])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+        self.browser.resume_requested.connect(self._on_resume)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.browser.runs.refresh()
+
+    def ask_total_epochs(self, done: int, planned: int) -> int | None:
+        """How many epochs in total the resumed run should reach (tests override this)."""
+        value, ok = QInputDialog.getInt(self, "Resume training", f"Train up to epoch (done: {done}):",
+                                        max(planned, done + 1), done + 1, 1_000_000)
+        return value if ok else None
+
+    def _on_resume(self, run_dir: str, checkpoint_path: str, mode: str) -> None:
+        from distill_engine.checkpoints.format import read_checkpoint_info  # the header only: no torch
+        from distill_engine.config.schema import config_from_dict
+        from distill_engine.runs.reader import open_run
+
+        checkpoint = read_checkpoint_info(checkpoint_path)
+        config = config_from_dict(checkpoint.config)
+        epochs = self.ask_total_epochs(checkpoint.epoch, config.epochs)
+        if epochs is None:
+            return
+        if mode == "continue":
+            request = RunRequest(resume_run=run_dir, epochs=epochs)
+        else:
+            config.epochs = epochs
+            with open_run(run_dir) as run:
+                corpus = run.corpus_path
+            request = RunRequest(config=config, corpus_folder=corpus,
+                                 runs_dir=str(self.browser.runs.folders[0]), init_checkpoint=checkpoint_path,
+                                 parent_run=run_dir)
+        self.resume_requested.emit(request)
+
+    def shutdown(self) -> None:
+        self.browser.shutdown()

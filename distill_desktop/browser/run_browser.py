@@ -1,0 +1,284 @@
+"""The run browser: the runs panel and the selected run's checkpoints side by side, wired to a
+LossPlotPanel that the window shows elsewhere.
+
+Open a run: its stored curves go into the plot (run_curves). Overlay selected runs: one
+component (chosen in a combo box) of each run, one colour per run, the legend naming the runs.
+Follow a run: a RunFollower feeds the plot and the runs table's status cell as rows are committed.
+Resume from a checkpoint is re-emitted as `resume_requested` for the window, which starts training
+(see distill_engine.runs.admin.resume_trainer).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, QThread, Signal
+from PySide6.QtGui import QImage, QPainter
+from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton,
+                               QSplitter, QVBoxLayout, QWidget)
+
+from distill_engine.errors import DistillError
+from distill_engine.runs.reader import open_run
+
+from .checkpoints_panel import CheckpointsPanel
+from .runs_panel import RunsPanel
+from ..models.run_curves import FOLLOWED_STEP_NAMES, feed_epochs, feed_run_curves, feed_steps, read_run_curves
+from ..bridge.run_follower import RunFollower
+
+#: Components offered for overlays: (label, metric, per).
+OVERLAY_COMPONENTS = (
+    *((name, name, "step") for name in ("train_loss", "stft_loss", "mag_recon_loss",
+                                        "if_recon_loss", "kl_loss", "grad_norm", "kl_weight",
+                                        "learning_rate")),
+    *((name, name, "epoch") for name in ("val_loss", "val_stft_loss", "val_mag_recon_loss",
+                                         "val_if_recon_loss", "val_kl_loss", "val_mrstft_distance",
+                                         "overfitting_gap")),
+    ("train_loss (epoch)", "train_loss", "epoch"),
+)
+
+
+class _OpenThread(QThread):
+    """Reads one run's curves off the GUI thread: `loaded(generation, (curves, name, status), "")`
+    or `loaded(generation, None, reason)`."""
+
+    loaded = Signal(int, object, str)
+
+    def __init__(self, generation: int, run_dir: str):
+        super().__init__()
+        self.generation, self.run_dir = generation, run_dir
+
+    def run(self):
+        try:
+            with open_run(self.run_dir) as run:
+                result = (read_run_curves(run), run.name, run.status)
+        except (DistillError, KeyError) as exc:
+            self.loaded.emit(self.generation, None, str(exc))
+            return
+        self.loaded.emit(self.generation, result, "")
+
+
+def overlay_xy(run, name: str, per: str, x_mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """(x in the plot's x mode, values) of one metric of a run, for add_run_overlay."""
+    keys, values = run.metric(name, per=per)
+    if x_mode == "wall time":
+        x = run.metric("wall_time", per=per)[1]
+        first = run.metric("wall_time", per="step")[1][:1]
+        t0 = first[0] if len(first) and np.isfinite(first[0]) else np.nanmin(x, initial=np.inf)
+        return x - (t0 if np.isfinite(t0) else 0.0), values
+    if x_mode == "step":
+        return (keys if per == "step" else run.metric("step", per="epoch")[1]), values
+    if per == "epoch":
+        return keys, values
+    epochs, anchor_steps = run.metric("step", per="epoch")
+    return steps_to_epochs(keys, anchor_steps, epochs), values
+
+
+def steps_to_epochs(steps, anchor_steps, anchor_epochs) -> np.ndarray:
+    """Fractional epochs: linear between (step 0, epoch 0) and each epoch's last step; beyond the
+    last epoch at the last epoch's pace."""
+    ok = np.isfinite(anchor_steps)
+    xs = np.concatenate([[0.0], np.asarray(anchor_steps, float)[ok]])
+    ys = np.concatenate([[0.0], np.asarray(anchor_epochs, float)[ok]])
+    steps = np.asarray(steps, float)
+    if len(xs) < 2 or xs[-1] <= 0:
+        return steps * np.nan
+    out = np.interp(steps, xs, ys)
+    pace = (ys[-1] - ys[-2]) / max(xs[-1] - xs[-2], 1e-12)
+    beyond = steps > xs[-1]
+    out[beyond] = ys[-1] + (steps[beyond] - xs[-1]) * pace
+    return out
+
+
+class RunBrowser(QWidget):
+    """RunsPanel + CheckpointsPanel driving `plot_panel` (a LossPlotPanel shown elsewhere)."""
+
+    resume_requested = Signal(str, str, str)   # run_dir, checkpoint path, "continue" | "new"
+    run_loaded = Signal(str)
+
+    def __init__(self, plot_panel, runs_dirs, parent=None):
+        super().__init__(parent)
+        self.plot = plot_panel
+        self.runs = RunsPanel(runs_dirs)
+        self.checkpoints = CheckpointsPanel()
+        self.follower = RunFollower(self, step_names=FOLLOWED_STEP_NAMES)
+        self.followed: str | None = None
+        self.overlaid: list[str] = []
+        self._generation = 0
+        self._threads: set[_OpenThread] = set()
+        self._opening = ""
+        self.component_combo = QComboBox()
+        for label, name, per in OVERLAY_COMPONENTS:
+            self.component_combo.addItem(label, (name, per))
+        self.export_button = QPushButton("Export plot…", clicked=lambda: self.export_plot_as())
+        self.status = QLabel("")
+        bar = QHBoxLayout()
+        for widget in (QLabel("Overlay component"), self.component_combo, self.export_button):
+            bar.addWidget(widget)
+        bar.addStretch(1)
+        bar.addWidget(self.status)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.runs)
+        splitter.addWidget(self.checkpoints)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(splitter, 1)
+
+        self.runs.run_opened.connect(self.open_run_dir)
+        self.runs.overlay_requested.connect(self.overlay)
+        self.runs.follow_requested.connect(self.follow)
+        self.runs.current_run_changed.connect(lambda d: d and self.checkpoints.set_run(d))
+        self.checkpoints.resume_requested.connect(self.resume_requested)
+        self.component_combo.currentIndexChanged.connect(lambda _: self._redo_overlay())
+        self.plot.x_mode_combo.currentTextChanged.connect(lambda _: self._redo_overlay())
+        self.follower.steps_added.connect(lambda data: feed_steps(self.plot, data))
+        self.follower.epochs_added.connect(lambda data: feed_epochs(self.plot, data))
+        self.follower.events_added.connect(self._on_events)
+        self.follower.status_changed.connect(self._on_status)
+        self.follower.error.connect(lambda text: self.status.setText(f"Cannot read: {text}"))
+
+    # -- actions -------------------------------------------------------------------------------
+    def open_run_dir(self, run_dir) -> None:
+        """Show a stored run's curves in the plot (stops following, clears overlays). The curves are
+        read off the GUI thread; `run_loaded` fires once they are in the plot."""
+        self.stop_following()
+        self.plot.clear()
+        self.plot.clear_overlays()
+        self.overlaid = []
+        self._generation += 1
+        thread = _OpenThread(self._generation, str(run_dir))
+        thread.loaded.connect(self._on_loaded)
+        thread.finished.connect(self._on_thread_finished)   # queued: runs on the GUI thread
+        self._threads.add(thread)
+        self._opening = str(run_dir)
+        self.status.setText(f"Opening {Path(run_dir).name}…")
+        self.checkpoints.set_run(run_dir)
+        thread.start()
+
+    def _on_loaded(self, generation: int, result, error: str) -> None:
+        if generation != self._generation:
+            return                      # another run was opened (or followed) meanwhile
+        run_dir = self._opening
+        if result is None:
+            self.status.setText("")
+            self.runs.show_error("Open run", error)
+            return
+        curves, name, status = result
+        feed_run_curves(self.plot, curves)
+        self.status.setText(f"{name}: {status}")
+        self.run_loaded.emit(run_dir)
+
+    def _on_thread_finished(self) -> None:
+        thread = self.sender()
+        if thread in self._threads:
+            thread.wait()               # finished is emitted just before run() returns
+            self._threads.discard(thread)
+            thread.deleteLater()
+
+    def overlay(self, run_dirs) -> None:
+        """Draw the chosen component of each run in its own colour, legend naming the runs."""
+        self.stop_following()
+        self.plot.clear()
+        self.plot.clear_overlays()
+        self.overlaid = [str(d) for d in run_dirs]
+        name, per = self.component_combo.currentData()
+        x_mode = self.plot.x_mode_combo.currentText()
+        labels, problems = [], []
+        for i, run_dir in enumerate(self.overlaid):
+            try:
+                with open_run(run_dir) as run:
+                    x, y = overlay_xy(run, name, per, x_mode)
+                    label = run.name if run.name not in labels else f"{run.name} ({run.id})"
+            except (DistillError, KeyError) as exc:
+                problems.append(f"{Path(run_dir).name}: {exc}")
+                continue
+            labels.append(label)
+            color = pg.intColor(i, hues=max(len(self.overlaid), 2))
+            self.plot.add_run_overlay(label, name, x, y, color)
+        self.status.setText(f"Overlay of {name} across {len(labels)} runs"
+                            + (f"; skipped {'; '.join(problems)}" if problems else ""))
+
+    def _redo_overlay(self):
+        if self.overlaid:
+            self.overlay(self.overlaid)
+
+    def follow(self, run_dir) -> None:
+        """Show a run that is being written and keep its curves and status up to date."""
+        self.stop_following()
+        self.plot.clear()
+        self.plot.clear_overlays()
+        self.overlaid = []
+        self.followed = str(run_dir)
+        self.checkpoints.set_run(run_dir)
+        self.status.setText(f"Following {Path(run_dir).name}")
+        self.follower.start(run_dir)
+
+    def stop_following(self) -> None:
+        self._generation += 1           # a run still being opened is not shown any more
+        self.follower.stop()
+        self.followed = None
+
+    def _on_status(self, status: str) -> None:
+        if self.followed:
+            self.runs.set_status(self.followed, status)
+            self.status.setText(f"Following {Path(self.followed).name}: {status}")
+
+    def _on_events(self, events) -> None:
+        for event in events:
+            if event.kind == "run_started" and event.payload.get("steps_per_epoch"):
+                self.plot.set_steps_per_epoch(int(event.payload["steps_per_epoch"]))
+        if any(e.kind == "checkpoint" for e in events) and self.followed and \
+                self.checkpoints.run_dir == Path(self.followed):
+            self.checkpoints.reload()
+
+    def export_plot(self, path) -> Path:
+        """Save the plot as SVG (by the suffix) or as an image (PNG, or any format Qt writes).
+
+        SVG goes through QSvgGenerator: pyqtgraph's SVGExporter fails on the paths Qt 6 writes.
+        """
+        path = Path(path)
+        self.plot.redraw_now()
+        scene = self.plot.plot.scene()
+        source = scene.sceneRect()
+        target = QRectF(0, 0, source.width(), source.height())
+        if path.suffix.lower() == ".svg":
+            device = QSvgGenerator()
+            device.setFileName(str(path))
+            device.setSize(source.size().toSize())
+            device.setViewBox(target)
+            device.setTitle("Distill loss plot")
+        else:
+            device = QImage(source.size().toSize(), QImage.Format.Format_ARGB32)
+            device.fill(self.plot.palette().window().color())
+        painter = QPainter(device)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        scene.render(painter, target, source)
+        painter.end()
+        if isinstance(device, QImage) and not device.save(str(path)):
+            raise OSError(f"cannot write the image {path}; choose a .png, .jpg or .svg file name "
+                          f"in a writable folder")
+        return path
+
+    def export_plot_as(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export plot", "plot.png",
+                                              "PNG image (*.png);;SVG image (*.svg)")
+        if path:
+            try:
+                self.export_plot(path)
+            except OSError as exc:
+                self.runs.show_error("Export plot", str(exc))
+
+    def shutdown(self) -> None:
+        """Stop the follower's thread and wait for a listing in progress (call before closing)."""
+        self.stop_following()
+        for thread in list(self._threads):
+            thread.wait()
+        self.runs.wait()
+
+    def closeEvent(self, event):
+        self.shutdown()
+        super().closeEvent(event)

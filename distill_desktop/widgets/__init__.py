@@ -1,0 +1,1 @@
+"""Widget parts that several panels share (not panels themselves): the redraw scheduling of plots."""

@@ -1,0 +1,241 @@
+"""Training configuration: dataclasses with the seed project's names and defaults.
+
+The tree of dataclasses mirrors the TOML file: top-level training fields, then the tables
+`[representation]`, `[loss.stft]`, `[loss.reconstruction]` and `[loss.kl]`. Dotted paths such as
+`loss.stft.hop_sizes[1]` name a field everywhere (validator messages, the desktop editor).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+try:
+    import tomllib
+except ImportError:  # Python < 3.11
+    import tomli as tomllib  # type: ignore[no-redef]
+
+# validation reads the dataclasses below lazily, so this import is not circular.
+from ..atomic_file import atomic_write_text
+from .validation import ConfigError, Problem, build_config, validate
+
+
+@dataclass
+class STFTLossConfig:
+    """Multi-resolution STFT loss on decoded audio: one resolution per index of the three lists."""
+
+    weight: float = 1.0
+    fft_sizes: tuple[int, ...] = (512, 1024, 2048)
+    hop_sizes: tuple[int, ...] = (128, 256, 512)
+    win_lengths: tuple[int, ...] = (512, 1024, 2048)
+
+
+@dataclass
+class ReconLossConfig:
+    """Spectrogram reconstruction: recon = weight * (magnitude_weight * mag_L1 + if_weight * if_L1)."""
+
+    weight: float = 0.1
+    magnitude_weight: float = 1.0
+    if_weight: float = 0.5
+
+
+@dataclass
+class KLLossConfig:
+    """KL term: linear warm-up from 0 to weight_max over warmup_fraction of training, free bits per dim."""
+
+    weight_max: float = 0.01
+    warmup_fraction: float = 0.3
+    free_bits: float = 0.1
+
+
+@dataclass
+class LossConfig:
+    """The combined loss: STFT + reconstruction + annealed KL."""
+
+    stft: STFTLossConfig = field(default_factory=STFTLossConfig)
+    reconstruction: ReconLossConfig = field(default_factory=ReconLossConfig)
+    kl: KLLossConfig = field(default_factory=KLLossConfig)
+
+
+@dataclass
+class RepresentationConfig:
+    """Linear-bin STFT parameters of the magnitude + instantaneous-frequency representation."""
+
+    sample_rate: int = 16000
+    n_fft: int = 1024
+    hop_length: int = 256
+
+
+@dataclass
+class TrainingConfig:
+    """Everything a training run needs besides the corpus folder."""
+
+    epochs: int = 50
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    grad_clip_norm: float = 1.0
+    latent_dim: int = 128
+    dropout: float = 0.0
+    validation_fraction: float = 0.15
+    seed: int = 0
+    device: str = "auto"
+    chunk_duration: float = 1.5
+    checkpoint_interval_s: float = 60.0
+    checkpoints_kept: int = 3
+    divergence_patience: int = 5
+    log_interval_steps: int = 10
+    representation: RepresentationConfig = field(default_factory=RepresentationConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+
+# --- dict / TOML conversion ----------------------------------------------------------------------
+
+_FILE_HEADER = "# Distill training configuration. Missing keys take their default values.\n\n"
+
+
+def config_to_dict(config: TrainingConfig) -> dict[str, Any]:
+    """Plain dict of the config (tables as dicts, tuples as lists, float fields as floats)."""
+    return _to_dict(config)
+
+
+def _to_dict(obj: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            out[f.name] = _to_dict(value)
+        elif isinstance(value, tuple):
+            out[f.name] = list(value)
+        elif f.type in (float, "float") and type(value) is int:
+            out[f.name] = float(value)
+        else:
+            out[f.name] = value
+    return out
+
+
+def config_from_dict(data: dict[str, Any], source: str | None = None) -> TrainingConfig:
+    """Build and validate a config from a plain dict; missing keys take defaults.
+
+    Raises ConfigError listing every problem (prefixed by `source` when given).
+    """
+    config, problems = build_config(data)
+    problems += [p for p in validate(config) if p not in problems]
+    if problems:
+        raise ConfigError(problems, source)
+    return config
+
+
+def load_config(path: str | os.PathLike[str]) -> TrainingConfig:
+    """Read a TOML config file. Raises ConfigError (naming the file) on any problem."""
+    source = str(path)
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError([Problem("", "file not found")], source) from None
+    except IsADirectoryError:
+        raise ConfigError([Problem("", "is a folder, not a TOML config file")], source) from None
+    except OSError as exc:
+        raise ConfigError([Problem("", f"cannot read file: {exc.strerror or exc}")], source) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem("", f"not a UTF-8 text file ({exc.reason})")], source) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([Problem("", f"invalid TOML: {exc}")], source) from None
+    return config_from_dict(data, source)
+
+
+def save_config(config: TrainingConfig, path: str | os.PathLike[str]) -> None:
+    """Write the config as TOML (atomically). Raises ConfigError if the config is invalid,
+    so every saved file loads back to an equal config."""
+    source = str(path)
+    problems = validate(config)
+    if problems:
+        raise ConfigError(problems, source)
+    text = _FILE_HEADER + tomli_w.dumps(config_to_dict(config))
+    try:
+        atomic_write_text(Path(path), text)
+    except OSError as exc:
+        raise ConfigError([Problem("", f"cannot write file: {exc.strerror or exc}")], source) from None
+
+
+# --- editor helpers and the training-start summary -----------------------------------------------
+
+
+def diff_from_defaults(config: TrainingConfig) -> list[str]:
+    """Dotted paths of the fields whose values differ from `TrainingConfig()`. Never raises."""
+    out: list[str] = []
+    _diff(config, TrainingConfig(), "", out)
+    return out
+
+
+def _diff(obj: Any, default: Any, prefix: str, out: list[str]) -> None:
+    for f in dataclasses.fields(default):
+        path = prefix + f.name
+        want = getattr(default, f.name)
+        value = getattr(obj, f.name, want)
+        if dataclasses.is_dataclass(want):
+            if type(value) is type(want):
+                _diff(value, want, path + ".", out)
+            else:
+                out.append(path)
+            continue
+        try:
+            if isinstance(value, list):
+                value = tuple(value)
+            same = type(value) is not bool and bool(value == want)
+        except Exception:
+            same = False
+        if not same:
+            out.append(path)
+
+
+def render_config_summary(config: TrainingConfig) -> str:
+    """The block printed at training start: training fields, representation and every loss term."""
+    c, rep, stft = config, config.representation, config.loss.stft
+    rec, kl = config.loss.reconstruction, config.loss.kl
+    try:
+        chunk_samples = f" ({round(c.chunk_duration * rep.sample_rate)} samples)"
+    except Exception:
+        chunk_samples = ""
+    wf = kl.warmup_fraction
+    warmup = f"{wf:.0%} of training ({wf})" if isinstance(wf, (int, float)) else wf
+    rows: list[tuple[str, Any] | str] = [
+        "Training",
+        ("epochs", c.epochs), ("batch size", c.batch_size), ("learning rate", c.learning_rate),
+        ("weight decay", c.weight_decay), ("grad clip norm", c.grad_clip_norm),
+        ("latent dim", c.latent_dim), ("dropout", c.dropout),
+        ("validation fraction", c.validation_fraction), ("seed", c.seed), ("device", c.device),
+        ("chunk duration", f"{c.chunk_duration} s{chunk_samples}"),
+        ("checkpoints", f"every {c.checkpoint_interval_s} s, keep {c.checkpoints_kept}"),
+        ("divergence patience", f"{c.divergence_patience} epochs" if c.divergence_patience else "off"),
+        ("log interval", f"{c.log_interval_steps} steps"),
+        "Representation",
+        ("sample rate", f"{rep.sample_rate} Hz"), ("n_fft", rep.n_fft), ("hop length", rep.hop_length),
+        "Loss",
+        ("STFT weight", stft.weight),
+    ]
+    res = [tuple(map(str, t)) for t in _zip_longest(stft.fft_sizes, stft.hop_sizes, stft.win_lengths)]
+    widths = [max((len(r[k]) for r in res), default=0) for k in range(3)]
+    for i, (f, h, w) in enumerate(res, 1):
+        line = f"fft {f:>{widths[0]}}  hop {h:>{widths[1]}}  win {w:>{widths[2]}}"
+        rows.append((f"  resolution {i}", line))
+    rows += [
+        ("reconstruction weight", rec.weight),
+        ("  magnitude weight", rec.magnitude_weight), ("  IF weight", rec.if_weight),
+        ("KL weight max", kl.weight_max), ("  KL warm-up", warmup),
+        ("  KL free bits", kl.free_bits),
+    ]
+    width = max(len(r[0]) for r in rows if isinstance(r, tuple))
+    lines = [r if isinstance(r, str) else f"  {r[0]:<{width}}  {r[1]}" for r in rows]
+    return "\n".join(lines)
+
+
+def _zip_longest(*lists: Any) -> list[tuple[Any, ...]]:
+    seqs = [list(x) if isinstance(x, (list, tuple)) else [x] for x in lists]
+    n = max(len(s) for s in seqs)
+    return [tuple(s[i] if i < len(s) else "?" for s in seqs) for i in range(n)]

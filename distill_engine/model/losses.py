@@ -1,0 +1,122 @@
+"""The combined loss: multi-resolution STFT on decoded audio, spectrogram L1 terms, annealed KL.
+
+total = stft.weight * stft + reconstruction.weight * (magnitude_weight * mag + if_weight * if)
+        + kl_weight * kl
+Nothing here synchronises with the host (no `.item()`, no branch on a tensor's value), so a caller
+can test `torch.isfinite(total)` on the device and the step stays CUDA-graph capturable.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..config.schema import KLLossConfig, LossConfig
+from ..audio.representation import Representation
+
+MAG_EPS = 1e-8  # floor on squared magnitude, as auraloss's STFTLoss
+MAG_FLOOR = MAG_EPS ** 0.5
+
+
+class MultiResolutionSTFTLoss(nn.Module):
+    """Spectral convergence + log-magnitude L1, averaged over resolutions (auraloss-compatible).
+
+    Equals auraloss 0.4.0's MultiResolutionSTFTLoss (w_sc=1, w_log_mag=1) on [batch, samples]
+    audio, but computes no phase (auraloss's is never used).
+
+    Args:
+        fft_sizes, hop_sizes, win_lengths: one resolution per index (Hann windows).
+    """
+
+    def __init__(self, fft_sizes, hop_sizes, win_lengths):
+        super().__init__()
+        self.resolutions = list(zip(fft_sizes, hop_sizes, win_lengths))
+        for i, (_, _, win) in enumerate(self.resolutions):
+            self.register_buffer(f"window_{i}", torch.hann_window(win), persistent=False)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """pred, target: [batch, samples] audio -> scalar loss."""
+        total = pred.new_zeros(())
+        for i, (n_fft, hop, win) in enumerate(self.resolutions):
+            window = getattr(self, f"window_{i}")
+            x_mag = self._magnitude(pred, n_fft, hop, win, window)
+            y_mag = self._magnitude(target, n_fft, hop, win, window)
+            # sqrt of a sum (not torch.norm) keeps the gradient finite when pred == target.
+            diff = (y_mag - x_mag).square().sum()
+            convergence = torch.sqrt(diff + 1e-30) / torch.linalg.vector_norm(y_mag)
+            log_mag = (x_mag.log() - y_mag.log()).abs().mean()
+            total = total + convergence + log_mag
+        return total / len(self.resolutions)
+
+
+    @staticmethod
+    def _magnitude(audio, n_fft, hop, win, window):
+        # |X| floored at sqrt(MAG_EPS) equals auraloss's sqrt(clamp(re^2 + im^2, MAG_EPS)).
+        spec = torch.stft(audio, n_fft, hop, win, window, return_complex=True)
+        return spec.abs().clamp(min=MAG_FLOOR)
+
+
+def create_stft_loss(loss_config: LossConfig, device="cpu") -> MultiResolutionSTFTLoss:
+    """The MR-STFT loss module for loss_config.stft's resolutions, on device."""
+    stft = loss_config.stft
+    return MultiResolutionSTFTLoss(stft.fft_sizes, stft.hop_sizes, stft.win_lengths).to(device)
+
+
+def kl_weight_at(step: int, total_steps: int, kl_config: KLLossConfig) -> float:
+    """Linear KL annealing: 0 at step 0, weight_max after warmup_fraction of total_steps."""
+    warmup = kl_config.warmup_fraction * total_steps
+    if warmup <= 0:
+        return float(kl_config.weight_max)
+    return float(kl_config.weight_max) * min(1.0, max(0.0, step / warmup))
+
+
+def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(q(z|x) || N(0, I)) for each sample and latent dimension, [batch, latent_dim]."""
+    return 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar)
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Raw KL (no free bits) summed over dimensions, mean over the batch: for collapse watching."""
+    return kl_per_dimension(mu, logvar).sum(dim=1).mean()
+
+
+def _default_representation(rep: torch.Tensor) -> Representation:
+    n_fft = 2 * (rep.shape[2] - 1)
+    return Representation(16000, n_fft, n_fft // 4)
+
+
+def compute_combined_loss(recon, target, mu, logvar, loss_config: LossConfig, kl_weight,
+                          stft_loss=None, *, representation: Representation | None = None,
+                          target_audio: torch.Tensor | None = None) -> dict:
+    """Every loss component for one batch, as 0-d tensors on the inputs' device.
+
+    Args:
+        recon, target: model output and input, [batch, 2, freq, frames] normalised representations.
+        mu, logvar: posterior parameters, [batch, latent_dim].
+        loss_config: weights, resolutions, KL free bits.
+        kl_weight: the annealed KL weight for this step (float or 0-d tensor).
+        stft_loss: module from create_stft_loss; built from loss_config when None.
+        representation: decodes recon to audio for the STFT term; when None, one with
+            n_fft = 2 * (freq - 1), hop = n_fft / 4 and default normalisation is assumed.
+        target_audio: the input audio [batch, samples]; decoded from target when None.
+    Returns:
+        dict with total_loss, stft_loss, mag_recon_loss, if_recon_loss, kl_loss, recon_loss.
+    """
+    representation = representation or _default_representation(target)
+    if stft_loss is None:
+        stft_loss = create_stft_loss(loss_config, recon.device)
+    if target_audio is None:
+        target_audio = representation.decode(target, representation.hop_length * (target.shape[-1] - 1))
+    pred_audio = representation.decode(recon, target_audio.shape[-1], precise=False)
+    stft_value = stft_loss(pred_audio, target_audio)
+
+    mag_loss = (recon[:, 0] - target[:, 0]).abs().mean()
+    weights = representation.magnitude(target).detach()
+    weights = weights / (weights.mean() + 1e-12)
+    if_loss = (weights * (recon[:, 1] - target[:, 1]).abs()).mean()
+    rc = loss_config.reconstruction
+    recon_loss = rc.weight * (rc.magnitude_weight * mag_loss + rc.if_weight * if_loss)
+
+    kl_loss = kl_per_dimension(mu, logvar).clamp(min=loss_config.kl.free_bits).sum(dim=1).mean()
+    total = loss_config.stft.weight * stft_value + recon_loss + kl_weight * kl_loss
+    return {"total_loss": total, "stft_loss": stft_value, "mag_recon_loss": mag_loss,
+            "if_recon_loss": if_loss, "kl_loss": kl_loss, "recon_loss": recon_loss}

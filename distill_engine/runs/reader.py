@@ -1,0 +1,397 @@
+"""Read-only views of run folders: `open_run(run_dir) -> Run` and `list_runs(runs_dir)`.
+
+A Run can be read while its writer (another thread or process) is still writing: every read is one
+short query (or read transaction) on a read-only connection, so it never blocks the writer nor
+modifies a file. Step metrics come from the columnar step_blocks when they match the rows (checked
+on each read, see step_blocks.py), else from the step_metrics rows: the same float64 values.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import RunStoreError
+from .step_blocks import ALL_STEPS, read_step_blocks, read_step_columns
+from .schema import (
+    CHECKPOINTS_DIR, CONFIG_NAME, CORPUS_REPORT_NAME, DB_NAME, KNOWN_METRICS, TABLES, UNREADABLE,
+    check_version, connect_read_only, db_error, effective_status,
+)
+
+@dataclass(frozen=True)
+class RunEvent:
+    """One row of the events table; `payload` is the decoded JSON object."""
+
+    id: int
+    wall_time: float
+    kind: str
+    epoch: int | None
+    step: int | None
+    payload: dict
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One line of the runs list. `error` is set (and status is "unreadable") for a broken run."""
+
+    run_dir: Path
+    id: str
+    name: str
+    corpus_path: str
+    created_at: str
+    status: str
+    epochs_done: int
+    best_val_loss: float | None
+    duration_s: float | None
+    error: str | None = None
+    status_reason: str = ""
+
+
+def open_run(run_dir) -> "Run":
+    """Open a run folder for reading; RunStoreError naming the folder if it cannot be read."""
+    return Run(run_dir)
+
+
+def list_runs(runs_dir) -> list[RunSummary]:
+    """Summaries of every run folder under `runs_dir`, newest first; broken runs carry `error`."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    found = []
+    for entry in os.scandir(runs_dir):
+        run_dir = Path(entry.path)
+        if not entry.is_dir() or not (run_dir / DB_NAME).is_file():
+            continue
+        try:
+            conn = _connect(run_dir)
+            try:
+                summary = _read_summary(conn, run_dir)
+            finally:
+                conn.close()
+        except RunStoreError as exc:
+            summary = RunSummary(run_dir, run_dir.name, run_dir.name, "", "", UNREADABLE, 0, None,
+                                 None, error=str(exc))
+        found.append((_created_timestamp(summary), run_dir.name, summary))
+    found.sort(key=lambda item: item[:2], reverse=True)
+    return [summary for _, _, summary in found]
+
+
+class Run:
+    """A read-only view of one run folder. Use as a context manager or call close()."""
+
+    def __init__(self, run_dir):
+        self.run_dir = Path(run_dir)
+        if not self.run_dir.is_dir():
+            raise RunStoreError(f"{self.run_dir} is not a folder; choose a Distill run folder")
+        self._lock = threading.Lock()
+        self._conn = _connect(self.run_dir)
+        try:
+            self._columns = {}
+            self._refresh_layout()
+            meta = dict(self._fetch("SELECT key, value FROM meta"))
+            check_version(self.run_dir, meta.get("schema_version"))
+        except BaseException:
+            self.close()
+            raise
+        self.id = meta.get("run_id") or self.run_dir.name
+        self.name = meta.get("name") or self.run_dir.name
+        self.corpus_path = meta.get("corpus_path") or ""
+        self.created_at = meta.get("created_at") or ""
+        self.parent_run = meta.get("parent_run") or None
+        self.total_epochs = _to_int(meta.get("total_epochs"))
+
+    def close(self) -> None:
+        """Close the read-only connection (also done when the object is garbage collected)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return f"Run({str(self.run_dir)!r})"
+
+    # -- status and files ---------------------------------------------------------------------
+    @property
+    def status(self) -> str:
+        """The stored status; a stored "running" whose writer is dead reads "interrupted"."""
+        return self._status_and_reason()[0]
+
+    @property
+    def status_reason(self) -> str:
+        """Why the run ended the way it did ("" when no reason was given)."""
+        return self._status_and_reason()[1]
+
+    @property
+    def config_path(self) -> Path:
+        return self.run_dir / CONFIG_NAME
+
+    @property
+    def config(self):
+        """The run's TrainingConfig from config.toml, or None when the file is absent."""
+        if not self.config_path.is_file():
+            return None
+        from ..config.schema import load_config
+
+        return load_config(self.config_path)
+
+    @property
+    def corpus_report(self) -> dict | None:
+        """The corpus report saved at the start of the run, or None when absent."""
+        path = self.run_dir / CORPUS_REPORT_NAME
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise RunStoreError(f"{path} cannot be read: {exc}") from exc
+
+    def checkpoints(self) -> list:
+        """The run's checkpoints as listed by distill_engine.checkpoints ([] if unavailable)."""
+        try:
+            from ..checkpoints.format import list_checkpoints
+        except ImportError:
+            return []
+        return list_checkpoints(self.run_dir / CHECKPOINTS_DIR)
+
+    # -- metrics ------------------------------------------------------------------------------
+    def metric_names(self, per: str = "step") -> list[str]:
+        """Names of the metric columns stored per "step" or per "epoch" (key columns left out)."""
+        table, _, base = _table(per)
+        self._refresh_layout()
+        return [c for c in self._columns.get(table, ()) if c not in base]
+
+    def metric(self, name: str, per: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(x int64, values float64) of one series; per=None takes the step table if it has `name`.
+
+        NULL values read as NaN; a known metric missing from an older database reads as all NaN.
+        """
+        per, present = self._resolve(name, ("step", "epoch") if per is None else (per,))
+        table, key, _ = _table(per)
+        found = None
+        if per == "step" and "step_blocks" in self._columns:
+            with self._snapshot() as conn:
+                found = read_step_blocks(conn, ALL_STEPS, [name] if present else [])
+        if found is not None:
+            x, values = found[0], found[1][0] if present else None
+        else:
+            x, values = self._read_series(table, key, name if present else None)
+        return x, np.full(len(x), np.nan) if values is None else values
+
+    def metrics_since(self, step: int,
+                      names: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Step rows after `step` (exclusive) for live following: (steps, {name: values})."""
+        present = list(dict.fromkeys(n for n in names if self._resolve(n, ("step",))[1]))
+        with self._snapshot() as conn:
+            steps, columns = read_step_columns(conn, int(step) + 1, present,
+                                               "step_blocks" in self._columns)
+        found = dict(zip(present, columns))
+        return steps, {n: found[n] if n in found else np.full(len(steps), np.nan) for n in names}
+
+    def events(self, kind: str | None = None, after_id: int = 0) -> list[RunEvent]:
+        """Events in the order logged, optionally only one kind or only those after an id."""
+        if "events" not in self._columns:
+            return []
+        sql = "SELECT id, wall_time, kind, epoch, step, payload FROM events WHERE id > ?"
+        params = (int(after_id),) if kind is None else (int(after_id), kind)
+        rows = self._fetch(sql + ("" if kind is None else " AND kind = ?") + " ORDER BY id", params)
+        return [RunEvent(i, t, k, e, s, _decode_payload(p)) for i, t, k, e, s, p in rows]
+
+    def summary(self) -> RunSummary:
+        """Status, epochs done, best validation loss and duration in one short query."""
+        with self._lock:
+            return _read_summary(self._live_conn(), self.run_dir)
+
+    # -- internals ----------------------------------------------------------------------------
+    def _live_conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RunStoreError(f"the run {self.run_dir} was closed; open it again to read it")
+        return self._conn
+
+    def _fetch(self, sql: str, params=()) -> list:
+        with self._lock:
+            try:
+                return self._live_conn().execute(sql, params).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise db_error(self.run_dir, exc) from exc
+
+    @contextmanager
+    def _snapshot(self):
+        """The connection inside one read transaction (one consistent snapshot), under the lock;
+        a database error or a value that is not a number becomes RunStoreError."""
+        with self._lock:
+            conn = self._live_conn()
+            try:
+                conn.execute("BEGIN")
+                yield conn
+            except sqlite3.DatabaseError as exc:
+                raise db_error(self.run_dir, exc) from exc
+            except (TypeError, ValueError) as exc:  # text or a blob where a number belongs
+                raise RunStoreError(f"{self.run_dir}: run database holds a value that is not a "
+                                    f"number: {exc}") from exc
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")  # ends the read snapshot; nothing was written
+
+    def _read_series(self, table: str, key: str, column: str | None):
+        """(keys, values) in one short read transaction. Python-level row iteration is the cost
+        (SQLite scans 1M rows in ~0.1 s), so only the values go through it: the keys are an arange
+        when contiguous (the usual case), else one group_concat string parsed by numpy."""
+        with self._snapshot() as conn:
+            lo, hi = conn.execute(f"SELECT (SELECT MIN({key}) FROM {table}), "  # 2 lookups,
+                                  f"(SELECT MAX({key}) FROM {table})").fetchone()  # no scan
+            values = None
+            if column is not None:
+                cursor = conn.execute(f'SELECT "{column}" FROM {table} ORDER BY {key}')
+                values = np.fromiter(itertools.chain.from_iterable(cursor), np.float64)
+            if lo is None:
+                keys = np.empty(0, np.int64)
+            elif values is not None and len(values) == hi - lo + 1:
+                keys = np.arange(lo, hi + 1, dtype=np.int64)
+            else:
+                text = conn.execute(f"SELECT group_concat({key}) FROM "
+                                    f"(SELECT {key} FROM {table} ORDER BY {key})").fetchone()[0]
+                keys = np.fromstring(text, sep=",", dtype=np.int64)
+        if values is not None and len(keys) != len(values):  # internal: would be a bug
+            raise AssertionError(f"{len(keys)} keys for {len(values)} values in {table}")
+        return keys, values
+
+    def _refresh_layout(self) -> None:
+        rows = self._fetch("SELECT m.name, p.name FROM sqlite_master AS m "
+                           "JOIN pragma_table_info(m.name) AS p WHERE m.type = 'table'")
+        columns: dict[str, list[str]] = {}
+        for table, column in rows:
+            columns.setdefault(table, []).append(column)
+        if "meta" not in columns:
+            raise RunStoreError(f"{self.run_dir}: {DB_NAME} is not a Distill run database "
+                                f"(it has no meta table)")
+        self._columns = columns
+
+    def _resolve(self, name: str, pers: tuple) -> tuple[str, bool]:
+        """(per, stored?) for a metric name; KeyError listing the stored names if it is unknown."""
+        for per in pers:
+            _table(per)
+        for attempt in range(2):
+            for per in pers:
+                if name in self._columns.get(TABLES[per][0], ()):
+                    return per, True
+            if attempt == 0:
+                self._refresh_layout()  # a column may have been added since we last looked
+        for per in pers:
+            if name in KNOWN_METRICS[per]:
+                return per, False
+        available = "; ".join(f"per {p}: {', '.join(self.metric_names(p)) or 'none'}" for p in pers)
+        raise KeyError(f"run {self.id} has no metric {name!r} ({available})")
+
+    def _status_and_reason(self) -> tuple[str, str]:
+        rows = self._fetch("SELECT key, value FROM meta WHERE key IN "
+                           "('status', 'status_reason', 'hostname', 'heartbeat')")
+        meta = dict(rows)
+        return effective_status(self.run_dir, meta), meta.get("status_reason") or ""
+
+
+def _table(per: str) -> tuple[str, str, tuple]:
+    try:
+        return TABLES[per]
+    except (KeyError, TypeError):
+        raise ValueError(f"per must be 'step' or 'epoch', not {per!r}") from None
+
+
+def _connect(run_dir: Path) -> sqlite3.Connection:
+    db = run_dir / DB_NAME
+    if not db.is_file():
+        raise RunStoreError(f"{run_dir} is not a Distill run folder (it has no {DB_NAME})")
+    try:
+        conn = connect_read_only(db)
+    except sqlite3.DatabaseError as exc:
+        raise db_error(run_dir, exc) from exc
+    return conn
+
+
+_SUMMARY_META = ("schema_version", "run_id", "name", "corpus_path", "created_at", "finished_at",
+                 "status", "status_reason", "hostname", "heartbeat")
+_SUMMARY_SQL = (", ".join("(SELECT value FROM meta WHERE key = ?)" for _ in _SUMMARY_META) +
+                ", (SELECT MAX(epoch) FROM epoch_metrics), {best}"
+                ", (SELECT wall_time FROM step_metrics ORDER BY step LIMIT 1)"
+                ", (SELECT wall_time FROM step_metrics ORDER BY step DESC LIMIT 1)"
+                ", (SELECT wall_time FROM epoch_metrics ORDER BY epoch LIMIT 1)"
+                ", (SELECT wall_time FROM epoch_metrics ORDER BY epoch DESC LIMIT 1)")
+
+
+def _read_summary(conn: sqlite3.Connection, run_dir: Path) -> RunSummary:
+    """One query: the meta keys a summary needs and the epoch/val_loss/wall-time aggregates."""
+    best = "(SELECT MIN(val_loss) FROM epoch_metrics)"
+    try:
+        try:
+            row = conn.execute("SELECT " + _SUMMARY_SQL.format(best=best), _SUMMARY_META).fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such column: val_loss" not in str(exc):
+                raise
+            row = conn.execute("SELECT " + _SUMMARY_SQL.format(best="NULL"),
+                               _SUMMARY_META).fetchone()
+    except sqlite3.DatabaseError as exc:
+        if "no such table" in str(exc):
+            raise RunStoreError(f"{run_dir}: {DB_NAME} is not a Distill run database "
+                                f"({exc})") from exc
+        raise db_error(run_dir, exc) from exc
+    meta = {k: v for k, v in zip(_SUMMARY_META, row) if v is not None}
+    check_version(run_dir, meta.get("schema_version"))
+    max_epoch, best_val, *times = row[len(_SUMMARY_META):]
+    times = [t for t in times if t is not None]
+    if times:
+        duration = max(times) - min(times)
+    else:
+        started, finished = _timestamp(meta.get("created_at")), _timestamp(meta.get("finished_at"))
+        duration = finished - started if started is not None and finished is not None else None
+    return RunSummary(
+        run_dir=run_dir, id=meta.get("run_id") or run_dir.name,
+        name=meta.get("name") or run_dir.name,
+        corpus_path=meta.get("corpus_path") or "", created_at=meta.get("created_at") or "",
+        status=effective_status(run_dir, meta), epochs_done=int(max_epoch or 0),
+        best_val_loss=None if best_val is None else float(best_val), duration_s=duration,
+        status_reason=meta.get("status_reason") or "")
+
+
+def _decode_payload(text):
+    try:
+        payload = json.loads(text) if text else {}
+    except ValueError:
+        return {"unparsed": text}
+    return payload if isinstance(payload, dict) else {"value": payload}
+
+
+def _to_int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _timestamp(iso) -> float | None:
+    try:
+        return datetime.fromisoformat(iso).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def _created_timestamp(summary: RunSummary) -> float:
+    stamp = _timestamp(summary.created_at)
+    if stamp is None:
+        try:
+            stamp = summary.run_dir.stat().st_mtime
+        except OSError:
+            stamp = 0.0
+    return stamp

@@ -1,0 +1,36 @@
+"""RunRecorder: the subscriber that writes a run's events into its run folder's database."""
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from ..training.events import Callback, event_to_dict
+from .writer import RunWriter
+
+
+class RunRecorder(Callback):
+    """Appends step/epoch rows and events to the run store (queued; committed off the hot path)."""
+
+    def __init__(self, writer: RunWriter):
+        self.writer = writer
+
+    def on_run_started(self, trainer, event):
+        self.writer.log_event("run_started", event_to_dict(event), step=event.start_step, epoch=event.start_epoch)
+
+    def on_step(self, trainer, event):
+        self.writer.log_step(asdict(event))
+
+    def on_epoch(self, trainer, event):
+        self.writer.log_epoch(asdict(event))
+
+    def on_divergence(self, trainer, event):
+        self.writer.log_event("divergence", event_to_dict(event), epoch=event.epoch, step=event.step)
+
+    def on_non_finite(self, trainer, event):
+        self.writer.log_event("non_finite", event_to_dict(event), epoch=event.epoch, step=event.step)
+
+    def on_checkpoint(self, trainer, event):
+        self.writer.log_event("checkpoint", event_to_dict(event), epoch=event.epoch, step=event.step)
+
+    def on_run_finished(self, trainer, event):
+        self.writer.log_event("run_finished", event_to_dict(event), epoch=event.epochs_done, step=event.step)
+        self.writer.close(event.status, event.reason)

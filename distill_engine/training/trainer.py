@@ -1,0 +1,393 @@
+"""The training loop: AdamW on the combined loss, events to subscribers, a run folder on disk.
+
+Hot-path rules (shared/DESIGN.md): per-step loss components stay on the device and are read in
+one transfer every `log_interval_steps` (every step on CPU, where reading costs no sync); a
+non-finite step is skipped by the fused AdamW's `found_inf` flag, not by a host-side branch; batch
+shapes are fixed (the last partial batch is dropped).
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+from . import events as ev
+from ..checkpoints.format import CheckpointManager, load_checkpoint, save_checkpoint
+from ..config.schema import TrainingConfig, config_to_dict, load_config, render_config_summary, save_config
+from ..audio.corpus import Corpus, load_corpus
+from .divergence import DivergenceDetector
+from ..errors import CheckpointError
+from ..model.losses import MultiResolutionSTFTLoss, compute_combined_loss, create_stft_loss, kl_divergence, kl_weight_at
+from ..model.vae import SpectrogramVAE
+from ..runs.recorder import RunRecorder
+from ..audio.representation import Representation
+from ..runs.reader import open_run
+from ..runs.writer import RunWriter, create_run, default_runs_dir
+from .state import SnapshotBuffers, TrainingState, restore_rng, rng_tensors, unpack_extra
+
+STEP_FIELDS = ("total", "recon", "kl", "stft", "mag", "if", "grad_norm", "finite")
+MAX_CONSECUTIVE_NON_FINITE = 3
+DISTANCE_RESOLUTIONS = ((512, 1024, 2048), (128, 256, 512), (512, 1024, 2048))
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA, then MPS, then CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+class Trainer:
+    """Trains one run. Construction is cheap; `run()` loads the corpus and trains (call it on a
+    worker thread from a GUI). `request_stop`, `request_pause` and `resume` are thread-safe and
+    honoured within one step.
+
+    Args:
+        config: the training configuration.
+        corpus_folder: folder of audio files.
+        runs_dir: where run folders go (default: $DISTILL_DATA_DIR/runs or the user data dir).
+        callbacks: subscribers to the events in `distill_engine.events`.
+        run_name: a name for the run folder (default: the corpus folder's name).
+        resume_run: an existing run folder to continue from its latest checkpoint.
+        init_checkpoint: start a new run from this checkpoint's weights and optimizer state.
+        parent_run: run folder the new run is linked to (with init_checkpoint).
+        corpus: an already loaded Corpus for corpus_folder (skips loading).
+    """
+
+    def __init__(self, config: TrainingConfig, corpus_folder, *, runs_dir=None, callbacks=(),
+                 run_name: str | None = None, resume_run=None, init_checkpoint=None,
+                 parent_run=None, corpus: Corpus | None = None):
+        self.config = config
+        self.corpus_folder = str(corpus_folder)
+        self.runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
+        self.callbacks = list(callbacks)
+        self.run_name = run_name or Path(self.corpus_folder).name or "run"
+        self.resume_run = Path(resume_run) if resume_run else None
+        self.init_checkpoint = Path(init_checkpoint) if init_checkpoint else None
+        self.parent_run = str(parent_run) if parent_run else ""
+        self.corpus = corpus
+        self.state = TrainingState()
+        self.run_dir: Path | None = None
+        self.device = resolve_device(config.device)
+        self._stop = threading.Event()
+        self._resume = threading.Event()
+        self._resume.set()
+        self._stop_status = ("stopped", "stopped by request")
+        self._pending: list = []  # steps whose device-side values have not been read yet
+        self._best_snapshot: dict | None = None  # best weights not yet written to best.safetensors
+        self._snapshot_buffers = SnapshotBuffers()
+
+    @classmethod
+    def resume(cls, run_dir, *, epochs: int | None = None, callbacks=(), device: str | None = None) -> "Trainer":
+        """A trainer that continues `run_dir` (config and corpus from the run folder)."""
+        with open_run(run_dir) as run:
+            corpus_path = run.corpus_path
+        config = load_config(Path(run_dir) / "config.toml")
+        if epochs is not None:
+            config.epochs = int(epochs)
+        if device is not None:
+            config.device = device
+        return cls(config, corpus_path, runs_dir=Path(run_dir).parent, callbacks=callbacks, resume_run=run_dir)
+
+    # -- thread-safe control ----------------------------------------------------------------------
+    def request_stop(self, status: str = "stopped", reason: str = "stopped by request") -> None:
+        """Stop after the current step, writing a checkpoint; status 'stopped' or 'diverged-stopped'."""
+        self._stop_status = (status, reason)
+        self._stop.set()
+        self._resume.set()
+
+    def request_pause(self) -> None:
+        """Pause before the next step until resume() or request_stop()."""
+        self._resume.clear()
+
+    def resume_training(self) -> None:
+        self._resume.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._resume.is_set()
+
+    # -- setup -------------------------------------------------------------------------------------
+    def _setup(self) -> None:
+        cfg = self.config
+        if self.corpus is None:
+            self.corpus = load_corpus(self.corpus_folder, cfg)
+        corpus = self.corpus
+        torch.manual_seed(cfg.seed)
+        self.representation = Representation.from_config(cfg)
+        self.representation.fit(corpus.train_raw)
+        rep = self.representation
+        n_freq, n_frames = corpus.train_raw.shape[2], corpus.train_raw.shape[3]
+        self.model = SpectrogramVAE(n_freq, n_frames, cfg.latent_dim, cfg.dropout).to(self.device)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.learning_rate,
+                                           weight_decay=cfg.weight_decay, fused=self.device.type != "mps")
+        self.stft_loss = create_stft_loss(cfg.loss, self.device)
+        self.distance = MultiResolutionSTFTLoss(*DISTANCE_RESOLUTIONS).to(self.device)
+        self.detector = DivergenceDetector(cfg.divergence_patience)
+
+        checkpoint = None
+        if self.resume_run is not None:
+            manager = CheckpointManager(self.resume_run / "checkpoints", cfg.checkpoints_kept)
+            latest = manager.latest() or manager.best()
+            if latest is None:
+                raise CheckpointError(f"{self.resume_run} has no checkpoint to resume from")
+            checkpoint = load_checkpoint(latest, map_location=self.device)
+        elif self.init_checkpoint is not None:
+            checkpoint = load_checkpoint(self.init_checkpoint, map_location=self.device)
+        if checkpoint is not None:
+            self.model.load_state_dict(checkpoint.model_state)
+            if checkpoint.optimizer_state is not None:
+                self.optimizer.load_state_dict(checkpoint.optimizer_state)
+            for group in self.optimizer.param_groups:
+                group["lr"] = cfg.learning_rate
+            state, rep_state, detector_state, callback_states = unpack_extra(checkpoint)
+            self.representation = rep = Representation.from_state_dict(rep_state)
+            self.detector.load_state_dict(detector_state)
+            self.detector.patience = cfg.divergence_patience
+            for i, cb in enumerate(self.callbacks):  # the subscribers given (not yet the recorder)
+                if str(i) in callback_states:
+                    cb.load_state_dict(callback_states[str(i)])
+            if self.resume_run is not None:
+                self.state = state
+                restore_rng(checkpoint.extra_tensors)
+            else:
+                self.state = TrainingState(epoch=state.epoch, step=state.step)
+
+        self.train_rep = rep.normalise(corpus.train_raw).to(self.device)
+        self.train_audio = corpus.train_audio.to(self.device)
+        self.val_rep = rep.normalise(corpus.val_raw).to(self.device)
+        self.val_audio = corpus.val_audio.to(self.device)
+        self.batch_size = min(cfg.batch_size, len(self.train_rep))
+        self.steps_per_epoch = len(self.train_rep) // self.batch_size
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+        self.log_interval = 1 if self.device.type == "cpu" else cfg.log_interval_steps
+
+        if self.resume_run is not None:
+            self.writer = RunWriter.reopen(self.resume_run)
+            self.writer.set_meta("total_epochs", cfg.epochs)
+        else:
+            self.writer = create_run(self.runs_dir, self.run_name, self.corpus_folder, cfg.epochs,
+                                     parent_run=self.parent_run or None)
+            self.writer.write_json("corpus_report.json", corpus.report.to_dict())
+        self.run_dir = Path(self.writer.run_dir)
+        save_config(cfg, self.run_dir / "config.toml")
+        self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", cfg.checkpoints_kept)
+        self.subscribers = list(self.callbacks)  # their states go into checkpoints, by position
+        self.callbacks.insert(0, RunRecorder(self.writer))
+
+    # -- events ------------------------------------------------------------------------------------
+    def _emit(self, hook: str, event) -> None:
+        for cb in self.callbacks:
+            getattr(cb, hook)(self, event)
+
+    # -- the run -----------------------------------------------------------------------------------
+    def run(self) -> ev.RunFinished:
+        """Train to the configured number of epochs (or until stopped); returns the outcome."""
+        self._setup()
+        self._t0 = time.perf_counter()
+        self._elapsed_before = self.state.elapsed_seconds
+        self._session_start_epoch = self.state.epoch
+        self._last_checkpoint = time.monotonic()
+        self._emit("on_run_started", ev.RunStarted(
+            str(self.run_dir), self.run_dir.name, render_config_summary(self.config), self.corpus.report.render(),
+            str(self.device), self.model.parameter_count(), self.config.epochs, self.total_steps,
+            self.steps_per_epoch, self.batch_size, self.state.epoch, self.state.step, self.parent_run))
+        try:
+            status, reason = self._train_epochs()
+        except OSError as exc:  # a checkpoint or store write failed (disk full, permissions)
+            status, reason = "failed", f"{type(exc).__name__}: {exc}"
+        except BaseException as exc:
+            self._finish("failed", f"{type(exc).__name__}: {exc}")
+            raise
+        return self._finish(status, reason)
+
+    def _finish(self, status: str, reason: str) -> ev.RunFinished:
+        best = self.checkpoints.best()
+        event = ev.RunFinished(status, reason, str(self.run_dir), self.state.epoch, self.state.step,
+                               self.state.best_loss if math.isfinite(self.state.best_loss) else math.nan,
+                               str(best) if best else "", self._elapsed())
+        self._emit("on_run_finished", event)
+        return event
+
+    def _elapsed(self) -> float:
+        return self._elapsed_before + time.perf_counter() - self._t0
+
+    def _train_epochs(self) -> tuple[str, str]:
+        cfg = self.config
+        while self.state.epoch < cfg.epochs:
+            epoch = self.state.epoch + 1
+            order = torch.randperm(len(self.train_rep), generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch))
+            order = order.to(self.device)
+            self.model.train()
+            epoch_rows = []
+            while self.state.batch_in_epoch < self.steps_per_epoch:
+                if not self._resume.is_set():
+                    epoch_rows += self._flush_steps(epoch)
+                    self._resume.wait()
+                if self._stop.is_set():
+                    epoch_rows += self._flush_steps(epoch)
+                    return self._stop_with_checkpoint()
+                b = self.state.batch_in_epoch
+                index = order[b * self.batch_size:(b + 1) * self.batch_size]
+                self._train_step(self.train_rep[index], self.train_audio[index], epoch)
+                if len(self._pending) >= self.log_interval:
+                    epoch_rows += self._flush_steps(epoch)
+                if self.state.consecutive_non_finite >= MAX_CONSECUTIVE_NON_FINITE:
+                    return self._fail_non_finite()
+            epoch_rows += self._flush_steps(epoch)
+            if self.state.consecutive_non_finite >= MAX_CONSECUTIVE_NON_FINITE:
+                return self._fail_non_finite()
+            self.state.epoch, self.state.batch_in_epoch = epoch, 0
+            self._end_epoch(epoch, epoch_rows)
+            if self._stop.is_set():
+                return self._stop_with_checkpoint()
+        self._save_checkpoint("end")
+        return "completed", f"trained {cfg.epochs} epochs"
+
+    def _train_step(self, rep_batch, audio_batch, epoch: int) -> None:
+        started = time.perf_counter()
+        kl_weight = kl_weight_at(self.state.step, self.total_steps, self.config.loss.kl)
+        recon, mu, logvar = self.model(rep_batch)
+        losses = compute_combined_loss(recon, rep_batch, mu, logvar, self.config.loss, kl_weight, self.stft_loss,
+                                       representation=self.representation, target_audio=audio_batch)
+        total = losses["total_loss"]
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip_norm)
+        finite = torch.isfinite(total) & torch.isfinite(grad_norm)
+        self.optimizer.found_inf = (~finite).to(torch.float32)  # fused AdamW skips the update when 1
+        self.optimizer.step()
+        values = torch.stack([total.detach(), losses["recon_loss"].detach(), losses["kl_loss"].detach(),
+                              losses["stft_loss"].detach(), losses["mag_recon_loss"].detach(),
+                              losses["if_recon_loss"].detach(), grad_norm.detach(), finite.float()])
+        self.state.step += 1
+        self.state.batch_in_epoch += 1
+        self._pending.append((self.state.step, kl_weight, values, started))
+
+    def _flush_steps(self, epoch: int) -> list:
+        """Read the pending steps' values in one transfer and publish them; returns their rows."""
+        if not self._pending:
+            return []
+        pending, self._pending = self._pending, []
+        table = torch.stack([p[2] for p in pending]).cpu().tolist()
+        per_step = (time.perf_counter() - pending[0][3]) / len(pending)
+        lr = self.optimizer.param_groups[0]["lr"]
+        now = time.time()
+        rows = []
+        for (step, kl_weight, _, _), row in zip(pending, table):
+            total, recon, kl, stft, mag, inst, grad_norm, finite = row
+            if finite:
+                self.state.consecutive_non_finite = 0
+            else:
+                self.state.consecutive_non_finite += 1
+                self.state.skipped_steps += 1
+                self._emit("on_non_finite", ev.NonFiniteStep(epoch, step, self.state.consecutive_non_finite,
+                                                             self.state.skipped_steps))
+            self._emit("on_step", ev.StepMetrics(epoch, step, self.total_steps, total, recon, kl, kl_weight, lr,
+                                                 per_step, stft, mag, inst, grad_norm, now))
+            rows.append(row)
+        return rows
+
+    @torch.no_grad()
+    def _validate(self, kl_weight: float) -> dict:
+        """Validation means of every component, the raw KL and the MR-STFT distance."""
+        if len(self.val_rep) == 0:
+            return {}
+        self.model.eval()
+        sums = None
+        for start in range(0, len(self.val_rep), self.batch_size):
+            rep, audio = self.val_rep[start:start + self.batch_size], self.val_audio[start:start + self.batch_size]
+            recon, mu, logvar = self.model(rep)
+            losses = compute_combined_loss(recon, rep, mu, logvar, self.config.loss, kl_weight, self.stft_loss,
+                                           representation=self.representation, target_audio=audio)
+            decoded = self.representation.decode(recon, audio.shape[-1])
+            row = torch.stack([losses["total_loss"], losses["recon_loss"], losses["kl_loss"], losses["stft_loss"],
+                               losses["mag_recon_loss"], losses["if_recon_loss"], kl_divergence(mu, logvar),
+                               self.distance(decoded, audio)]) * len(rep)
+            sums = row if sums is None else sums + row
+        self.model.train()
+        values = (sums / len(self.val_rep)).cpu().tolist()
+        names = ("val_loss", "val_recon_loss", "val_kl_loss", "val_stft_loss", "val_mag_recon_loss",
+                 "val_if_recon_loss", "kl_divergence", "val_mrstft_distance")
+        return dict(zip(names, values))
+
+    def _end_epoch(self, epoch: int, rows: list) -> None:
+        cfg = self.config
+        finite_rows = [r for r in rows if r[-1] and all(math.isfinite(v) for v in r)]
+        means = [sum(col) / len(finite_rows) for col in zip(*finite_rows)] if finite_rows else [math.nan] * 8
+        kl_weight = kl_weight_at(self.state.step, self.total_steps, cfg.loss.kl)
+        val = self._validate(kl_weight)
+        nan = math.nan
+        train_loss = means[0]
+        val_loss = val.get("val_loss", nan)
+        elapsed = self._elapsed()
+        self.state.elapsed_seconds = elapsed
+        epochs_this_session = max(epoch - self._session_start_epoch, 1)
+        eta = (elapsed - self._elapsed_before) / epochs_this_session * (cfg.epochs - epoch)
+        event = ev.EpochMetrics(
+            epoch, cfg.epochs, self.state.step, train_loss, val_loss, val.get("val_recon_loss", nan),
+            val.get("val_kl_loss", nan), val.get("kl_divergence", nan), val_loss - train_loss,
+            self.optimizer.param_groups[0]["lr"], eta, elapsed, val.get("val_stft_loss", nan),
+            val.get("val_mag_recon_loss", nan), val.get("val_if_recon_loss", nan), val.get("val_mrstft_distance", nan),
+            means[1], means[2], means[3], means[4], means[5], kl_weight, len(rows) - len(finite_rows), time.time())
+        self._emit("on_epoch", event)
+
+        monitored, name = (val_loss, "val_loss") if val else (train_loss, "train_loss")
+        streak = self.detector.update(epoch, monitored)
+        if math.isfinite(monitored) and monitored < self.state.best_loss:
+            self.state.best_loss, self.state.best_epoch, self.state.best_step = monitored, epoch, self.state.step
+            self._best_snapshot = self._snapshot(event)
+        if time.monotonic() - self._last_checkpoint >= cfg.checkpoint_interval_s:
+            self._save_checkpoint("interval")
+        if streak is not None:
+            self._emit("on_divergence", ev.DivergenceWarning(epoch, self.state.step, name, self.detector.patience,
+                                                             *streak))
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    def _checkpoint_payload(self, metrics: dict) -> dict:
+        return dict(
+            config=config_to_dict(self.config), metrics=metrics,
+            extra={"training_state": self.state.to_dict(), "representation": self.representation.state_dict(),
+                   "divergence": self.detector.state_dict(),
+                   "callbacks": {str(i): cb.state_dict() for i, cb in enumerate(self.subscribers)}},
+            extra_tensors=rng_tensors())
+
+    def _snapshot(self, event: ev.EpochMetrics) -> dict:
+        """A copy of the current weights and optimizer state, written as best.safetensors later."""
+        metrics = {k: v for k, v in ev.event_to_dict(event).items() if isinstance(v, float) and math.isfinite(v)}
+        model_state, optimizer_state = self._snapshot_buffers.copy_of(self.model.state_dict(),
+                                                                      self.optimizer.state_dict())
+        return dict(model_state=model_state, optimizer_state=optimizer_state, epoch=self.state.epoch,
+                    step=self.state.step, **self._checkpoint_payload(metrics))
+
+    def _write_pending_best(self) -> None:
+        snapshot, self._best_snapshot = self._best_snapshot, None
+        if snapshot is not None:
+            self.checkpoints.folder.mkdir(parents=True, exist_ok=True)
+            path = save_checkpoint(self.checkpoints.folder / "best.safetensors", is_best=True, **snapshot)
+            self._emit("on_checkpoint", ev.CheckpointSaved(snapshot["epoch"], snapshot["step"], str(path), True, "best"))
+
+    def _save_checkpoint(self, reason: str) -> None:
+        self._write_pending_best()
+        path = self.checkpoints.save(model_state=self.model.state_dict(), optimizer_state=self.optimizer.state_dict(),
+                                     epoch=self.state.epoch, step=self.state.step, **self._checkpoint_payload({}))
+        self._last_checkpoint = time.monotonic()
+        self._emit("on_checkpoint", ev.CheckpointSaved(self.state.epoch, self.state.step, str(path), False, reason))
+
+    def _fail_non_finite(self) -> tuple[str, str]:
+        """End the run as failed; the best checkpoint only ever holds a finite epoch's weights."""
+        self._write_pending_best()
+        return "failed", (f"{MAX_CONSECUTIVE_NON_FINITE} consecutive steps had a non-finite loss or gradient "
+                          f"(last at step {self.state.step}); no update was made at those steps")
+
+    def _stop_with_checkpoint(self) -> tuple[str, str]:
+        self._save_checkpoint("stop")
+        return self._stop_status
+
