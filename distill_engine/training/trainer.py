@@ -22,6 +22,8 @@ from .divergence import DivergenceDetector
 from ..errors import CheckpointError
 from ..model.losses import MultiResolutionSTFTLoss, compute_combined_loss, create_stft_loss, kl_divergence, kl_weight_at
 from ..model.vae import SpectrogramVAE
+from ..previews.quality import DISTANCE_RESOLUTIONS
+from ..previews.session import PreviewSession
 from ..runs.recorder import RunRecorder
 from ..audio.representation import Representation
 from ..runs.reader import open_run
@@ -30,7 +32,6 @@ from .state import SnapshotBuffers, TrainingState, restore_rng, rng_tensors, unp
 
 STEP_FIELDS = ("total", "recon", "kl", "stft", "mag", "if", "grad_norm", "finite")
 MAX_CONSECUTIVE_NON_FINITE = 3
-DISTANCE_RESOLUTIONS = ((512, 1024, 2048), (128, 256, 512), (512, 1024, 2048))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -179,6 +180,11 @@ class Trainer:
         self.run_dir = Path(self.writer.run_dir)
         save_config(cfg, self.run_dir / "config.toml")
         self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", cfg.checkpoints_kept)
+        self.previews = PreviewSession(
+            self.run_dir, interval_s=cfg.preview_interval_s, seed=cfg.seed, model=self.model, representation=rep,
+            train=(self.train_rep, self.train_audio), val=(self.val_rep, self.val_audio),
+            clip_candidates=(corpus.val_files or corpus.train_files, {u.path: u.n_chunks for u in corpus.report.used}),
+            sample_rate=corpus.sample_rate, writer=self.writer, emit=self._emit)
         self.subscribers = list(self.callbacks)  # their states go into checkpoints, by position
         self.callbacks.insert(0, RunRecorder(self.writer))
 
@@ -331,12 +337,14 @@ class Trainer:
         self.state.elapsed_seconds = elapsed
         epochs_this_session = max(epoch - self._session_start_epoch, 1)
         eta = (elapsed - self._elapsed_before) / epochs_this_session * (cfg.epochs - epoch)
+        quality = self.previews.at_epoch_end(epoch, self.state.step, last=epoch >= cfg.epochs or self._stop.is_set())
         event = ev.EpochMetrics(
             epoch, cfg.epochs, self.state.step, train_loss, val_loss, val.get("val_recon_loss", nan),
             val.get("val_kl_loss", nan), val.get("kl_divergence", nan), val_loss - train_loss,
             self.optimizer.param_groups[0]["lr"], eta, elapsed, val.get("val_stft_loss", nan),
             val.get("val_mag_recon_loss", nan), val.get("val_if_recon_loss", nan), val.get("val_mrstft_distance", nan),
-            means[1], means[2], means[3], means[4], means[5], kl_weight, len(rows) - len(finite_rows), time.time())
+            means[1], means[2], means[3], means[4], means[5], kl_weight, len(rows) - len(finite_rows), time.time(),
+            **quality)
         self._emit("on_epoch", event)
 
         monitored, name = (val_loss, "val_loss") if val else (train_loss, "train_loss")
@@ -357,7 +365,7 @@ class Trainer:
             extra={"training_state": self.state.to_dict(), "representation": self.representation.state_dict(),
                    "divergence": self.detector.state_dict(),
                    "callbacks": {str(i): cb.state_dict() for i, cb in enumerate(self.subscribers)}},
-            extra_tensors=rng_tensors())
+            extra_tensors={**rng_tensors(), **self.previews.checkpoint_tensors()})
 
     def _snapshot(self, event: ev.EpochMetrics) -> dict:
         """A copy of the current weights and optimizer state, written as best.safetensors later."""
