@@ -37,6 +37,9 @@ class LatentPrior:
         eps = eps.to(self.mean.device, self.mean.dtype)
         return self.mean + (eps[:, :k] * self.scales * temperature) @ self.axes
 
+    def to(self, device) -> "LatentPrior":
+        return LatentPrior(self.mean.to(device), self.axes.to(device), self.scales.to(device), self.kind)
+
     def tensors(self) -> dict[str, torch.Tensor]:
         """For a checkpoint's extra tensors (see from_tensors)."""
         return {"latent_prior/mean": self.mean.detach().cpu(), "latent_prior/axes": self.axes.detach().cpu(),

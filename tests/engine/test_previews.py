@@ -112,7 +112,7 @@ def test_checkpoints_carry_the_latent_prior_samples_are_drawn_from(every_epoch_r
 
 
 def test_default_interval_previews_only_the_last_epoch_and_zero_turns_them_off(tmp_path, corpus_dir, make_config):
-    result, seen = train(make_config(epochs=2), corpus_dir, tmp_path / "runs")
+    result, seen = train(make_config(epochs=2, preview_interval_s=30.0), corpus_dir, tmp_path / "runs")
     assert [e.epoch for e in seen.rendered] == [2]
     assert math.isnan(seen.epochs[0].sample_fidelity) and math.isfinite(seen.epochs[1].sample_fidelity)
     with open_run(result.run_dir) as run:
