@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 #: Training chunks encoded to fit the prior (evenly spread when there are more).
-MAX_FIT_CHUNKS = 512
+MAX_FIT_CHUNKS = 256
 #: Standard deviations of the fitted Gaussian scaled by this (1 = the fitted spread).
 DEFAULT_TEMPERATURE = 1.0
 

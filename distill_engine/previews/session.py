@@ -3,7 +3,9 @@ the run folder's previews/ (layout.py), indexed in the run store, measured (qual
 
 At an epoch end (`at_epoch_end`) once `preview_interval_s` seconds have passed since the last
 preview (or the session started), and always at the last epoch of the run, with the current
-weights:
+weights (where a preview takes longer than COST_BUDGET of that interval - a slow machine, a big
+model - the next one waits until it is COST_BUDGET of the time since the last, so previews never
+cost more than that share of training):
   - reconstructions of up to MAX_CLIPS fixed clips: validation chunks (training chunks when there is
     no validation set), the first chunk of files spread over the split, chosen once per run; their
     originals are written once and read back on resume, so the clips stay the same across resume;
@@ -31,6 +33,8 @@ MAX_CLIPS = 4
 MAX_SAMPLES = 4
 #: Corpus chunks that fidelity and coverage compare samples with (spread over train + validation).
 MAX_REFERENCE_CHUNKS = 64
+#: The largest share of training time previews may take (the next preview waits when one is slow).
+COST_BUDGET = 0.03
 NOISE_SEED_OFFSET = 7919  # fixed latent vectors come from seed + this (independent of training RNG)
 
 
@@ -62,10 +66,12 @@ class PreviewSession:
         clip_candidates: (files, chunks per file) of the split the clips come from, for choose_clips.
         sample_rate: the corpus rate the files are written at.
         writer: the RunWriter the rows go to; emit: the trainer's event dispatch (hook, event).
+        clock: monotonic seconds (time.monotonic; tests pass their own).
     """
 
     def __init__(self, run_dir, *, interval_s: float, seed: int, model, representation, train, val,
-                 clip_candidates: tuple[list[str], dict[str, int]], sample_rate: int, writer, emit):
+                 clip_candidates: tuple[list[str], dict[str, int]], sample_rate: int, writer, emit,
+                 clock=time.monotonic):
         self.run_dir = Path(run_dir)
         self.interval_s = float(interval_s)
         self.model, self.representation = model, representation
@@ -78,7 +84,9 @@ class PreviewSession:
         self.noise = fixed_noise(MAX_SAMPLES, model.latent_dim, seed + NOISE_SEED_OFFSET).to(self.device)
         self.distance = SpectralDistance(self.device)
         self.prior: LatentPrior | None = None  # the latest fit, saved with checkpoints
-        self._last = time.monotonic()
+        self.clock = clock
+        self._last = clock()
+        self._wait_s = self.interval_s  # interval_s, or longer after a slow preview (COST_BUDGET)
         self._clips: torch.Tensor | None = None  # the fixed clips' audio [n, samples]
         self._originals_logged = False
         self._reference = None  # (magnitudes of the reference chunks, median corpus chunk RMS)
@@ -90,8 +98,9 @@ class PreviewSession:
     def at_epoch_end(self, epoch: int, step: int, last: bool) -> dict:
         """Render when due (`last`: the run ends after this epoch); the sample-quality figures
         for EpochMetrics (NaN when no preview was rendered)."""
-        if not self.enabled or (not last and time.monotonic() - self._last < self.interval_s):
+        if not self.enabled or (not last and self.clock() - self._last < self._wait_s):
             return dict(NO_QUALITY)
+        started = self.clock()
         quality = dict(NO_QUALITY)
         written: list[str] = []
         try:
@@ -112,7 +121,8 @@ class PreviewSession:
         else:
             self.emit("on_preview", ev.PreviewRendered(epoch, step, tuple(written)))
         finally:
-            self._last = time.monotonic()
+            self._last = self.clock()
+            self._wait_s = max(self.interval_s, (self._last - started) / COST_BUDGET)
         return quality
 
     def checkpoint_tensors(self) -> dict:

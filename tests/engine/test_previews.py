@@ -200,3 +200,37 @@ def test_the_writer_refuses_preview_rows_outside_the_run_folder(tmp_path):
             writer.log_previews([{"epoch": 1, "kind": "sample", "clip": 0, "file": "../x.flac"}])
         with pytest.raises(ValueError, match="kind"):
             writer.log_previews([{"epoch": 1, "kind": "noise", "clip": 0, "file": "previews/x.flac"}])
+
+
+class FakeClock:
+    """Monotonic seconds that the test moves on: 20 s per epoch, 3 s per preview render."""
+
+    now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_previews_keep_to_their_interval_and_wait_longer_after_a_slow_one(tmp_path, corpus_dir, make_config, monkeypatch):
+    """Interval 30 s; a preview that takes 3 s makes the next wait 100 s (3 % of training time)."""
+    clock = FakeClock()
+    real_init = session_module.PreviewSession.__init__
+    real_end = session_module.PreviewSession.at_epoch_end
+    real_render = session_module.PreviewSession._render
+
+    def at_end(self, epoch, step, last):
+        clock.now += 20.0  # the epoch's training time
+        return real_end(self, epoch, step, last)
+
+    def slow_render(self, *args):
+        clock.now += 3.0
+        return real_render(self, *args)
+
+    monkeypatch.setattr(session_module.PreviewSession, "__init__",
+                        lambda self, *a, **k: real_init(self, *a, **{**k, "clock": clock}))
+    monkeypatch.setattr(session_module.PreviewSession, "at_epoch_end", at_end)
+    monkeypatch.setattr(session_module.PreviewSession, "_render", slow_render)
+    result, seen = train(make_config(epochs=9, preview_interval_s=30.0), corpus_dir, tmp_path / "runs")
+    # ends at t = 20, 40 (due; ends at 43, next due 100 s later), 63, 83, 103, 123, 143 (due), 166, 186
+    assert result.status == "completed"
+    assert [e.epoch for e in seen.rendered] == [2, 7, 9]  # the last epoch always has one
