@@ -18,8 +18,8 @@ from ..model.losses import MAG_FLOOR
 
 #: (fft sizes, hop sizes, window lengths) of the distance; the trainer's val_mrstft_distance too.
 DISTANCE_RESOLUTIONS = ((512, 1024, 2048), (128, 256, 512), (512, 1024, 2048))
-QUALITY_NAMES = ("sample_fidelity", "sample_coverage", "sample_loudness_db")
-NO_QUALITY = dict.fromkeys(QUALITY_NAMES, math.nan)
+#: The figures of an epoch without a preview (EpochMetrics fields, by keyword: the schema names them).
+NO_QUALITY = dict(sample_fidelity=math.nan, sample_coverage=math.nan, sample_loudness_db=math.nan)
 
 
 class SpectralDistance:
@@ -68,9 +68,9 @@ def sample_quality(distances: torch.Tensor, sample_rms: torch.Tensor, corpus_med
     """The three figures from [n_samples, n_reference] distances and the samples' RMS."""
     median = float(sample_rms.median()) if len(sample_rms) else math.nan
     ratio = median / corpus_median_rms if corpus_median_rms > 0 else math.nan
-    return {"sample_fidelity": float(distances.min(dim=1).values.mean()),
-            "sample_coverage": float(distances.min(dim=0).values.mean()),
-            "sample_loudness_db": 20 * math.log10(max(ratio, 1e-12)) if math.isfinite(ratio) else math.nan}
+    return dict(sample_fidelity=float(distances.min(dim=1).values.mean()),
+                sample_coverage=float(distances.min(dim=0).values.mean()),
+                sample_loudness_db=20 * math.log10(max(ratio, 1e-12)) if math.isfinite(ratio) else math.nan)
 
 
 def spread_indices(n: int, k: int) -> list[int]:
