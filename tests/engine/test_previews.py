@@ -39,13 +39,22 @@ def train(config, corpus, runs_dir, *callbacks):
     return result, seen
 
 
+@pytest.fixture(autouse=True)
+def no_cost_budget(monkeypatch):
+    """preview_interval_s = 1e-9 previews every epoch: no waiting after a slow preview (the
+    budget has its own test)."""
+    monkeypatch.setattr(session_module, "COST_BUDGET", math.inf)
+
+
 @pytest.fixture(scope="module")
 def every_epoch_run(tmp_path_factory):
     """A 3-epoch tiny run that previews at every epoch end."""
     from support import train_tiny_runs
 
     root = tmp_path_factory.mktemp("previews")
-    [result] = train_tiny_runs(root, {"epochs": 3, "preview_interval_s": 1e-9})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(session_module, "COST_BUDGET", math.inf)
+        [result] = train_tiny_runs(root, {"epochs": 3, "preview_interval_s": 1e-9})
     return result
 
 
@@ -213,6 +222,7 @@ class FakeClock:
 
 def test_previews_keep_to_their_interval_and_wait_longer_after_a_slow_one(tmp_path, corpus_dir, make_config, monkeypatch):
     """Interval 30 s; a preview that takes 3 s makes the next wait 100 s (3 % of training time)."""
+    monkeypatch.setattr(session_module, "COST_BUDGET", 0.03)
     clock = FakeClock()
     real_init = session_module.PreviewSession.__init__
     real_end = session_module.PreviewSession.at_epoch_end
