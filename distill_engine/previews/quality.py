@@ -37,16 +37,26 @@ class SpectralDistance:
             out.append(spec.abs().clamp(min=MAG_FLOOR).flatten(1))
         return out
 
-    def pairwise(self, pred: list[torch.Tensor], target: list[torch.Tensor]) -> torch.Tensor:
-        """[n_pred, n_target] distances from magnitudes() of predictions and of targets."""
+    def targets(self, magnitudes: list[torch.Tensor]) -> list[tuple]:
+        """What pairwise() needs of a fixed set of targets, computed once: per resolution the
+        float64 magnitudes, their squared norms and norms, and the log-magnitudes."""
+        out = []
+        for y in magnitudes:
+            y64 = y.double()
+            squared = y64.square().sum(1)
+            out.append((y64, squared, squared.sqrt(), y.log()))
+        return out
+
+    def pairwise(self, pred: list[torch.Tensor], targets: list[tuple]) -> torch.Tensor:
+        """[n_pred, n_target] distances from magnitudes() of predictions and targets() of targets."""
         total = None
-        for x, y in zip(pred, target):
-            x64, y64 = x.double(), y.double()  # |x|^2 + |y|^2 - 2xy cancels badly in float32
-            squared = (x64.square().sum(1, keepdim=True) + y64.square().sum(1) - 2 * x64 @ y64.T)
-            convergence = (squared.clamp(min=0).sqrt() / y64.norm(dim=1)).to(x.dtype)
-            log_x, log_y = x.log(), y.log()
-            log_mag = torch.stack([(lx - log_y).abs().mean(1) for lx in log_x])
-            total = convergence + log_mag if total is None else total + convergence + log_mag
+        for x, (y64, y_squared, y_norm, log_y) in zip(pred, targets):
+            x64 = x.double()  # |x|^2 + |y|^2 - 2xy cancels badly in float32
+            squared = x64.square().sum(1, keepdim=True) + y_squared - 2 * x64 @ y64.T
+            convergence = (squared.clamp(min=0).sqrt() / y_norm).to(x.dtype)
+            log_mag = torch.cdist(x.log()[None], log_y[None], p=1)[0] / x.shape[1]  # mean |log x - log y|
+            term = convergence + log_mag
+            total = term if total is None else total + term
         return total / len(self.resolutions)
 
     def paired(self, pred: list[torch.Tensor], target: list[torch.Tensor]) -> torch.Tensor:

@@ -138,15 +138,15 @@ class PreviewSession:
         try:
             rep, length = self.representation, self.chunk_samples
             clips = self._fixed_clips()
-            recon = rep.decode(self.model(rep.encode(clips))[0], length)
+            recon = rep.decode(self.model(rep.encode(clips))[0], length, precise=False)
             self.prior = fit_latent_prior(self.model, self.train[0])
-            samples = rep.decode(self.model.decode(self.prior.latents(self.noise)), length)
+            samples = rep.decode(self.model.decode(self.prior.latents(self.noise)), length, precise=False)
         finally:
             self.model.train(was_training)
         d = self.distance
         recon_distance = d.paired(d.magnitudes(recon), d.magnitudes(clips))
-        reference_mags, corpus_rms = self._reference_set()
-        sample_distance = d.pairwise(d.magnitudes(samples), reference_mags)
+        reference, corpus_rms = self._reference_set()
+        sample_distance = d.pairwise(d.magnitudes(samples), reference)
         quality = sample_quality(sample_distance, rms(samples), corpus_rms)
         rows = [self._row(0, step, "original", i, original_file(i), math.nan, a) for i, a in enumerate(clips)]
         rows += [self._row(epoch, step, "reconstruction", i, reconstruction_file(epoch, i), float(recon_distance[i]), a)
@@ -192,5 +192,5 @@ class PreviewSession:
         if self._reference is None:
             audio = torch.cat([self.train[1], self.val[1]])
             index = spread_indices(len(audio), MAX_REFERENCE_CHUNKS)
-            self._reference = (self.distance.magnitudes(audio[index]), float(rms(audio).median()))
+            self._reference = (self.distance.targets(self.distance.magnitudes(audio[index])), float(rms(audio).median()))
         return self._reference
