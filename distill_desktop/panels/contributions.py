@@ -1,6 +1,11 @@
 """What each loss term contributes: a stacked area chart over steps of each weighted term's share
 of the total (STFT, magnitude, IF, KL; the bands fill 0..100 %), and a label with the latest shares.
 
+The weights are the run's own: RunStarted carries them (model.losses.term_weights of the run's loss
+config, the KL term's annealed weight per step in StepMetrics), so editing the loss editor never
+re-weights a run, and a continued run is weighted as it trains. Until a run's weights arrive (the
+earlier steps of a continued run come first) the terms are kept and the shares computed on arrival.
+
 Shares are computed as steps arrive (O(burst)) and kept as running sums, so the chart's block means
 (about 2000 columns, however long the run) cost O(columns) per redraw; the redraw runs on a QTimer
 at most every 250 ms.
@@ -21,17 +26,20 @@ from ..widgets.redraw import RedrawWhenShown, ReportingPlotWidget
 
 LABELS = {"stft": "STFT", "magnitude": "magnitude", "if": "IF", "kl": "KL"}
 COLORS = {"stft": "#4c9be8", "magnitude": "#f5a623", "if": "#6cc644", "kl": "#e8588c"}
-#: StepMetrics fields read per step: each weighted term (TERMS order), then the KL term's weight
-_FIELDS = (*(term_fields(StepMetrics)[term] for term in TERMS), weight_field(StepMetrics, "kl"))
+#: StepMetrics field of each weighted term (TERMS order), and of the weights that vary per step
+_TERM_FIELDS = {term: term_fields(StepMetrics)[term] for term in TERMS}
+_WEIGHT_FIELDS = {term: name for term in TERMS if (name := weight_field(StepMetrics, term))}
+_FIELDS = (*_TERM_FIELDS.values(), *_WEIGHT_FIELDS.values())
 
 
-def weighted_terms(loss_config, stft, magnitude, inst_freq, kl, kl_weight) -> np.ndarray:
-    """(4, n) weighted terms of the combined loss, in TERMS order (see distill_engine.losses)."""
-    rec = loss_config.reconstruction
-    return np.stack([loss_config.stft.weight * np.asarray(stft, np.float64),
-                     rec.weight * rec.magnitude_weight * np.asarray(magnitude, np.float64),
-                     rec.weight * rec.if_weight * np.asarray(inst_freq, np.float64),
-                     np.asarray(kl_weight, np.float64) * np.asarray(kl, np.float64)])
+def weighted_terms(term_weights: dict, columns: dict) -> np.ndarray:
+    """(len(TERMS), n) weighted terms, TERMS order: each term's column times its weight, the run's
+    fixed weight (term_weights, from model.losses.term_weights) or its per-step weight column."""
+    rows = []
+    for term in TERMS:
+        weight = columns[_WEIGHT_FIELDS[term]] if term in _WEIGHT_FIELDS else term_weights[term]
+        rows.append(np.asarray(weight, np.float64) * np.asarray(columns[_TERM_FIELDS[term]], np.float64))
+    return np.stack(rows)
 
 
 def shares_of(terms: np.ndarray) -> np.ndarray:
@@ -44,14 +52,14 @@ def shares_of(terms: np.ndarray) -> np.ndarray:
 
 
 class ContributionPanel(RedrawWhenShown, QtWidgets.QWidget):
-    """Stacked shares of the weighted loss terms over steps, for one LossConfig's weights."""
+    """Stacked shares of the weighted loss terms over steps, weighted as the run trains."""
 
     REDRAW_INTERVAL_MS = 250    # a share chart moves slowly; off the loss plot's 100 ms beat
     COLUMNS = 2000
 
-    def __init__(self, loss_config, parent=None):
+    def __init__(self, parent=None):
         super().__init__(parent)
-        self._config = loss_config
+        self._weights: dict | None = None   # the run's term weights (RunStarted.term_weights)
         self._steps = GrowingArray()
         self._raw = {field: GrowingArray() for field in _FIELDS}
         self._sums = {term: GrowingArray() for term in TERMS}   # running sums of shares, from 0
@@ -88,11 +96,11 @@ class ContributionPanel(RedrawWhenShown, QtWidgets.QWidget):
         self._init_redraw(self.plot)
 
     # -- feeding -----------------------------------------------------------------------------
-    def set_loss_config(self, loss_config) -> None:
-        """New weights: every share is recomputed from the stored raw terms."""
-        self._config = loss_config
+    def set_run_weights(self, term_weights: dict) -> None:
+        """The run's weights (RunStarted.term_weights): every share is recomputed from the terms."""
+        self._weights = dict(term_weights)
         self._reset_sums()
-        self._append_shares(*(self._raw[f].data for f in _FIELDS))
+        self._append_shares({f: self._raw[f].data for f in _FIELDS})
         self._mark_dirty()
 
     def add_steps(self, events: list) -> None:
@@ -116,10 +124,12 @@ class ContributionPanel(RedrawWhenShown, QtWidgets.QWidget):
         self._steps.extend(steps)
         for field, values in zip(_FIELDS, columns):
             self._raw[field].extend(values)
-        self._append_shares(*columns)
+        self._append_shares(dict(zip(_FIELDS, columns)))
         self._data_arrived()
 
     def clear(self) -> None:
+        """Forget the run: its steps and its weights."""
+        self._weights = None
         self._steps.clear()
         for array in self._raw.values():
             array.clear()
@@ -132,8 +142,12 @@ class ContributionPanel(RedrawWhenShown, QtWidgets.QWidget):
             array.append(0.0)
         self._latest = {}
 
-    def _append_shares(self, stft, magnitude, inst_freq, kl, kl_weight):
-        shares = shares_of(weighted_terms(self._config, stft, magnitude, inst_freq, kl, kl_weight))
+    def _append_shares(self, columns: dict):
+        n = len(columns[_FIELDS[0]])
+        if self._weights is None:    # not yet known: no share is valid (computed when they arrive)
+            shares = np.full((len(TERMS), n), math.nan)
+        else:
+            shares = shares_of(weighted_terms(self._weights, columns))
         valid = np.isfinite(shares[0])
         self._valid.extend(self._valid.data[-1] + np.cumsum(valid))
         for term, row in zip(TERMS, shares):
