@@ -25,7 +25,7 @@ from distill_engine.training.events import EpochMetrics, StepMetrics, metric_nam
 
 from .checkpoints_panel import CheckpointsPanel
 from .runs_panel import RunsPanel
-from ..models.loss_data import FIELDS, SCHEDULES
+from ..models.loss_data import FIELDS, SCHEDULES, fractional_epochs
 from ..models.run_curves import FOLLOWED_STEP_NAMES, feed_epochs, feed_run_curves, feed_steps, read_run_curves
 from ..bridge.run_follower import RunFollower
 
@@ -60,7 +60,8 @@ class _OpenThread(QThread):
 
 
 def overlay_xy(run, name: str, per: str, x_mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """(x in the plot's x mode, values) of one metric of a run, for add_run_overlay."""
+    """(x in the plot's x mode, values) of one metric of a run, for add_run_overlay; fractional
+    epochs as the live plot computes them (loss_data.fractional_epochs)."""
     keys, values = run.metric(name, per=per)
     if x_mode == "wall time":
         x = run.metric("wall_time", per=per)[1]
@@ -72,23 +73,9 @@ def overlay_xy(run, name: str, per: str, x_mode: str) -> tuple[np.ndarray, np.nd
     if per == "epoch":
         return keys, values
     epochs, anchor_steps = run.metric("step", per="epoch")
-    return steps_to_epochs(keys, anchor_steps, epochs), values
-
-
-def steps_to_epochs(steps, anchor_steps, anchor_epochs) -> np.ndarray:
-    """Fractional epochs: linear between (step 0, epoch 0) and each epoch's last step; beyond the
-    last epoch at the last epoch's pace."""
-    ok = np.isfinite(anchor_steps)
-    xs = np.concatenate([[0.0], np.asarray(anchor_steps, float)[ok]])
-    ys = np.concatenate([[0.0], np.asarray(anchor_epochs, float)[ok]])
-    steps = np.asarray(steps, float)
-    if len(xs) < 2 or xs[-1] <= 0:
-        return steps * np.nan
-    out = np.interp(steps, xs, ys)
-    pace = (ys[-1] - ys[-2]) / max(xs[-1] - xs[-2], 1e-12)
-    beyond = steps > xs[-1]
-    out[beyond] = ys[-1] + (steps[beyond] - xs[-1]) * pace
-    return out
+    started = run.events(kind="run_started")
+    steps_per_epoch = started[-1].payload.get("steps_per_epoch") if started else None
+    return fractional_epochs(keys, dict(zip(epochs.tolist(), anchor_steps.tolist())), steps_per_epoch), values
 
 
 class RunBrowser(QWidget):

@@ -40,6 +40,31 @@ X_MODES = ("step", "epoch", "wall time")
 _NAN = math.nan
 
 
+def fractional_epochs(steps, anchors: dict, steps_per_epoch=None) -> np.ndarray:
+    """The window's one step -> fractional epoch mapping (live curves, stored runs, overlays).
+
+    anchors: {epoch: the step it ended at} (the EpochMetrics rows). Linear between anchors; outside
+    them at `steps_per_epoch` (given, else inferred from the anchors; from one anchor alone, with
+    the run assumed to start at step 0). NaN when neither gives a pace."""
+    steps = np.asarray(steps, dtype=np.float64)
+    pairs = sorted((float(s), float(e)) for e, s in anchors.items() if math.isfinite(s))
+    spe = steps_per_epoch or None
+    if spe is None and len(pairs) >= 2:
+        spe = (pairs[-1][0] - pairs[0][0]) / (pairs[-1][1] - pairs[0][1])
+    elif spe is None and pairs:
+        spe = pairs[0][0] / pairs[0][1] if pairs[0][1] > 0 else pairs[0][0]
+    if not spe or spe <= 0:
+        return np.full(len(steps), _NAN)
+    if not pairs:
+        return steps / spe
+    a_steps, a_epochs = np.array(pairs).T
+    out = np.interp(steps, a_steps, a_epochs)
+    before, after = steps < a_steps[0], steps > a_steps[-1]
+    out[before] = a_epochs[0] + (steps[before] - a_steps[0]) / spe
+    out[after] = a_epochs[-1] + (steps[after] - a_steps[-1]) / spe
+    return out
+
+
 class Clock:
     """x coordinates shared by the curves fed from the same events: step, wall time, epoch."""
 
@@ -219,24 +244,8 @@ class LossSeries:
         return self.t0 if mode == "wall time" and math.isfinite(self.t0) else 0.0
 
     def steps_to_epochs(self, steps: np.ndarray) -> np.ndarray:
-        """Fractional epochs: linear between the EpochMetrics (epoch, step) anchors, extrapolated
-        with the steps per epoch (given, else inferred from the anchors) outside them."""
-        anchors = sorted((s, e) for e, s in self.anchors.items())
-        spe = self.steps_per_epoch
-        if spe is None and len(anchors) >= 2:
-            spe = (anchors[-1][0] - anchors[0][0]) / (anchors[-1][1] - anchors[0][1])
-        elif spe is None and anchors:    # one epoch done: assume the run started at step 0
-            spe = anchors[0][0] / anchors[0][1] if anchors[0][1] > 0 else anchors[0][0]
-        if not spe or spe <= 0:
-            return np.full(len(steps), _NAN)
-        if not anchors:
-            return steps / spe
-        a_steps, a_epochs = np.array(anchors).T
-        out = np.interp(steps, a_steps, a_epochs)
-        before, after = steps < a_steps[0], steps > a_steps[-1]
-        out[before] = a_epochs[0] + (steps[before] - a_steps[0]) / spe
-        out[after] = a_epochs[-1] + (steps[after] - a_steps[-1]) / spe
-        return out
+        """Fractional epochs of steps (fractional_epochs with this run's anchors and pace)."""
+        return fractional_epochs(steps, self.anchors, self.steps_per_epoch)
 
     def update_smoothed(self, curve: CurveData, smoothing: float) -> None:
         """Bring a curve's smoothed twin up to date (only its new tail is smoothed)."""
