@@ -22,6 +22,7 @@ from distill_engine.training.events import Callback
 from distill_engine.runs.reader import open_run
 
 from ..gc_pauses import import_torch_frozen
+from .background import lower_this_threads_priority
 from ..models.run_curves import read_run_curves
 
 STEP_BATCH_SECONDS = 0.05
@@ -173,18 +174,11 @@ class TrainingWorker(QObject):
             return self.trainer is not None and self.trainer.paused
 
 
-def _lower_this_threads_priority(niceness: int | None = None) -> None:
-    """Let the GUI thread win the cores: training runs at a lower CPU priority (Linux/macOS).
-
-    Called before torch starts its intra-op threads from this thread, so they inherit it."""
-    if niceness is None:
-        niceness = int(os.environ.get("DISTILL_TRAINING_NICENESS", "10"))
-    if niceness <= 0:
-        return
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
-    except (AttributeError, OSError):  # Windows, or not permitted: train at normal priority
-        pass
+def _lower_this_threads_priority() -> None:
+    """Let the GUI thread win the cores: training runs at a lower CPU priority (Linux/macOS), nice
+    DISTILL_TRAINING_NICENESS (default 10). Called before torch starts its intra-op threads from
+    this thread, so they inherit it."""
+    lower_this_threads_priority(int(os.environ.get("DISTILL_TRAINING_NICENESS", "10")))
 
 
 class TrainingSession(QObject):
