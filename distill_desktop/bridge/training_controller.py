@@ -97,14 +97,12 @@ class TrainingController(QObject):
         if curves is None:
             self.log.append(f"warning: the run's earlier steps cannot be shown ({error})")
             return
-        feed_run_curves(self.plot, curves)
-        self.contributions.add_step_columns(curves["steps"])
+        feed_run_curves(self.plot, curves)          # the Contributions chart reads the same series
         shown = len(next(iter(curves["steps"].values()))[0]) if curves["steps"] else 0
         self.log.append(f"Continuing the run: its {shown:,} earlier steps are shown too.")
 
     def _on_steps(self, events: list) -> None:
-        self.plot.add_steps(events)
-        self.contributions.add_steps(events)
+        self.plot.add_steps(events)                 # the Contributions chart reads the same series
         self.status.steps(events)
 
     def _on_epoch(self, event) -> None:

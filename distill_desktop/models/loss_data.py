@@ -107,9 +107,11 @@ class CurveData:
 
 
 class LossSeries:
-    """Every curve of one run, fed events or arrays; marks the curves it changes `dirty`."""
+    """Every curve of one run, fed events or arrays; marks the curves it changes `dirty` and calls
+    its subscribers (the views reading it: the loss plot, the Contributions chart) after each change."""
 
     def __init__(self):
+        self._subscribers: list = []
         self.step_clock, self.epoch_clock = Clock(), Clock()
         self.t0 = _NAN                            # the run's first wall time
         self.anchors: dict[float, float] = {}     # epoch -> step of its EpochMetrics
@@ -120,6 +122,14 @@ class LossSeries:
             prefix = "step" if clock is self.step_clock else "epoch"
             for key, field in keys.items():
                 self.curves[f"{prefix}:{field}"] = CurveData(series, key, clock)
+
+    def subscribe(self, callback) -> None:
+        """Call callback() after every change (new points, a new pace, cleared)."""
+        self._subscribers.append(callback)
+
+    def _changed(self) -> None:
+        for callback in self._subscribers:
+            callback()
 
     def curve(self, name: str, per: str = "step") -> CurveData:
         """The curve called `name`, or "<per>:<name>" (then the other prefix)."""
@@ -147,12 +157,14 @@ class LossSeries:
         walls = np.array([getattr(e, "wall_time", _NAN) for e in events], dtype=np.float64)
         epochs = np.array([getattr(e, "epoch", _NAN) for e in events], dtype=np.float64)
         self._append_events(self.step_clock, self.of(per_step=True), events, (steps, walls, epochs))
+        self._changed()
 
     def add_epoch(self, event) -> None:
         step, epoch = float(getattr(event, "step", _NAN)), float(event.epoch)
         self._note_anchors([epoch], [step])
         columns = ([step], [float(getattr(event, "wall_time", _NAN))], [epoch])
         self._append_events(self.epoch_clock, self.of(per_step=False), [event], columns)
+        self._changed()
 
     def _append_events(self, shared: Clock, curves, events, columns):
         self._note_wall_times(np.asarray(columns[1], dtype=np.float64))
@@ -172,6 +184,7 @@ class LossSeries:
         self._note_wall_times(walls)
         self._extend(self.curve(name, "step"), self.step_clock, steps, values,
                      (steps, walls, np.full(len(steps), _NAN)), key_column=0)
+        self._changed()
 
     def add_epoch_arrays(self, name, epochs, values, steps=None, wall_times=None) -> None:
         epochs = np.asarray(epochs, dtype=np.float64)
@@ -181,6 +194,7 @@ class LossSeries:
         self._note_anchors(epochs, steps)
         self._extend(self.curve(name, "epoch"), self.epoch_clock, epochs, values,
                      (steps, walls, epochs), key_column=2)
+        self._changed()
 
     def _extend(self, curve, shared, keys, values, columns, key_column):
         """Append to one curve, sharing the clock while its keys (steps or epochs) agree with it."""
@@ -201,6 +215,7 @@ class LossSeries:
         self.steps_per_epoch = steps_per_epoch or None
         self.anchor_version += 1
         self.mark_all_dirty()
+        self._changed()
 
     def clear(self) -> None:
         self.step_clock.clear()
@@ -210,6 +225,7 @@ class LossSeries:
         self.anchors.clear()
         self.anchor_version += 1
         self.t0 = _NAN
+        self._changed()
 
     def _note_wall_times(self, walls):
         finite = walls[np.isfinite(walls)]

@@ -6,7 +6,9 @@ config, the KL term's annealed weight per step in StepMetrics), so editing the l
 re-weights a run, and a continued run is weighted as it trains. Until a run's weights arrive (the
 earlier steps of a continued run come first) the terms are kept and the shares computed on arrival.
 
-Shares are computed as steps arrive (O(burst)) and kept as running sums, so the chart's block means
+The chart reads the loss plot's series (models.loss_data.LossSeries: the window hands both views the
+same one, fed once), so the terms are buffered once. Shares are computed from each new tail of it
+(O(burst)) and kept as running sums, so the chart's block means
 (about 2000 columns, however long the run) cost O(columns) per redraw; the redraw runs on a QTimer
 at most every 250 ms.
 """
@@ -21,6 +23,7 @@ from PySide6 import QtWidgets
 from distill_engine.training.events import WEIGHTED_TERMS as TERMS
 from distill_engine.training.events import StepMetrics, term_fields, weight_field
 
+from ..models.loss_data import LossSeries
 from ..models.series import GrowingArray
 from ..widgets.redraw import RedrawWhenShown, ReportingPlotWidget
 
@@ -57,11 +60,13 @@ class ContributionPanel(RedrawWhenShown, QtWidgets.QWidget):
     REDRAW_INTERVAL_MS = 250    # a share chart moves slowly; off the loss plot's 100 ms beat
     COLUMNS = 2000
 
-    def __init__(self, parent=None):
+    def __init__(self, data: LossSeries | None = None, parent=None):
+        """data: the series to read (the live loss plot's); None makes one of its own, fed by add_steps."""
         super().__init__(parent)
+        self.data = data if data is not None else LossSeries()
+        self._owns_data = data is None
+        self._done = 0                      # steps of the series already turned into shares
         self._weights: dict | None = None   # the run's term weights (RunStarted.term_weights)
-        self._steps = GrowingArray()
-        self._raw = {field: GrowingArray() for field in _FIELDS}
         self._sums = {term: GrowingArray() for term in TERMS}   # running sums of shares, from 0
         self._valid = GrowingArray()                             # running count of valid steps
         self._latest: dict[str, float] = {}
@@ -94,47 +99,51 @@ class ContributionPanel(RedrawWhenShown, QtWidgets.QWidget):
         layout.addWidget(self.label)
         layout.addWidget(self.plot, 1)
         self._init_redraw(self.plot)
+        self.data.subscribe(self._on_data)
 
     # -- feeding -----------------------------------------------------------------------------
     def set_run_weights(self, term_weights: dict) -> None:
         """The run's weights (RunStarted.term_weights): every share is recomputed from the terms."""
         self._weights = dict(term_weights)
         self._reset_sums()
-        self._append_shares({f: self._raw[f].data for f in _FIELDS})
+        steps, columns = self._columns()
+        self._append_shares(columns)
+        self._done = len(steps)
         self._mark_dirty()
 
     def add_steps(self, events: list) -> None:
-        """Append StepMetrics-like events (each carries its own kl_weight)."""
-        if not events:
-            return
-        columns = [np.array([getattr(e, f, math.nan) for e in events], dtype=np.float64) for f in _FIELDS]
-        self._append_steps([e.step for e in events], columns)
-
-    def add_step_columns(self, data: dict) -> None:
-        """Append stored per-step columns: {field: (steps, values)} as run_curves reads them (all
-        with the same steps; a missing field reads as NaN)."""
-        if not data:
-            return
-        steps = next(iter(data.values()))[0]
-        columns = [np.asarray(data[f][1], np.float64) if f in data else np.full(len(steps), math.nan)
-                   for f in _FIELDS]
-        self._append_steps(steps, columns)
-
-    def _append_steps(self, steps, columns) -> None:
-        self._steps.extend(steps)
-        for field, values in zip(_FIELDS, columns):
-            self._raw[field].extend(values)
-        self._append_shares(dict(zip(_FIELDS, columns)))
-        self._data_arrived()
+        """Append StepMetrics-like events to this chart's own series (one made without `data`)."""
+        if not self._owns_data:
+            raise RuntimeError("this chart reads a shared series: feed the series (the loss plot)")
+        if events:
+            self.data.add_steps(events)
 
     def clear(self) -> None:
-        """Forget the run: its steps and its weights."""
+        """Forget the run's weights (and the points, when the series is the chart's own)."""
         self._weights = None
-        self._steps.clear()
-        for array in self._raw.values():
-            array.clear()
+        if self._owns_data:
+            self.data.clear()
         self._reset_sums()
+        self._done = 0
         self._mark_dirty()
+
+    def _columns(self) -> tuple[np.ndarray, dict]:
+        """(steps, {field: values}) of the series' steps that every field this chart reads has."""
+        curves = {f: self.data.curve(f"step:{f}") for f in _FIELDS}
+        n = min(len(c.y) for c in curves.values())
+        steps = curves[_FIELDS[0]].clock.step.data[:n]
+        return steps, {f: c.y.data[:n] for f, c in curves.items()}
+
+    def _on_data(self) -> None:
+        steps, columns = self._columns()
+        n = len(steps)
+        if n < self._done:          # the series was cleared (a new run)
+            self._reset_sums()
+            self._done = 0
+        if n > self._done:
+            self._append_shares({f: v[self._done:] for f, v in columns.items()})
+            self._done = n
+            self._data_arrived()
 
     def _reset_sums(self):
         for array in (*self._sums.values(), self._valid):
@@ -164,12 +173,12 @@ class ContributionPanel(RedrawWhenShown, QtWidgets.QWidget):
     def band_data(self) -> tuple[np.ndarray, np.ndarray]:
         """(x, means): block-mean step of each column and (len(TERMS), columns) mean shares in
         percent — what the chart draws."""
-        n = len(self._steps)
+        steps, _ = self._columns()
+        n = min(self._done, len(steps))
         edges = np.unique(np.linspace(0, n, min(n, self.COLUMNS) + 1).astype(np.int64))
         if n == 0:
             return np.empty(0), np.empty((len(TERMS), 0))
         lo, hi = edges[:-1], edges[1:]
-        steps = self._steps.data
         x = 0.5 * (steps[lo] + steps[hi - 1])
         count = self._valid.data[hi] - self._valid.data[lo]
         with np.errstate(invalid="ignore", divide="ignore"):
