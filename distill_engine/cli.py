@@ -1,7 +1,8 @@
 """`distill-train`: train on a folder of sounds from a terminal, or continue a run.
 
 Exit codes: 0 completed, 1 failed or diverged-stopped, 2 bad usage / invalid config / unusable
-corpus or checkpoint, 130 interrupted (Ctrl-C; a checkpoint is written first).
+corpus or checkpoint, 130 interrupted (Ctrl-C), 143 stopped by SIGTERM (in both cases a checkpoint is
+written first and the run's status is "stopped").
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import argparse
 import signal
 import sys
 from pathlib import Path
+from typing import Callable
 
 from .config.schema import TrainingConfig, load_config
 from .config.validation import ConfigError, validate
@@ -16,7 +18,7 @@ from .errors import DistillError
 from .training.events import Callback
 from .training.reporting import fmt_loss, format_divergence, format_duration, format_epoch_line
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 
 class TerminalReporter(Callback):
@@ -100,6 +102,28 @@ def _config_from_args(args, parser) -> TrainingConfig:
     return config
 
 
+def install_stop_signals(trainer, received: list) -> "Callable[[], None]":
+    """Ctrl-C (SIGINT) and SIGTERM (kill, systemd, cluster schedulers) ask the trainer to stop after
+    the current step with a checkpoint; a second one aborts at once. Each signal received is
+    appended to `received`. Returns the function that puts the previous handlers back."""
+    def on_signal(signum, frame):
+        if received:  # a second signal stops without waiting
+            raise KeyboardInterrupt
+        received.append(signum)
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        print(f"\nStopping after this step and writing a checkpoint ({name}; again to abort)...",
+              file=sys.stderr)
+        trainer.request_stop("stopped", f"stopped by {name}" if signum != signal.SIGINT
+                             else "interrupted by Ctrl-C")
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return restore
+
+
 def main(argv=None) -> int:
     from .training.trainer import Trainer  # torch loads here, after argument errors are reported
 
@@ -122,16 +146,8 @@ def main(argv=None) -> int:
         print(f"distill-train: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
-    interrupted = []
-
-    def on_sigint(signum, frame):
-        if interrupted:  # a second Ctrl-C stops without waiting
-            raise KeyboardInterrupt
-        interrupted.append(True)
-        print("\nStopping after this step and writing a checkpoint (Ctrl-C again to abort)...", file=sys.stderr)
-        trainer.request_stop("stopped", "interrupted by Ctrl-C")
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    interrupted: list[int] = []
+    restore_signals = install_stop_signals(trainer, interrupted)
     try:
         result = trainer.run()
     except DistillError as exc:
@@ -140,9 +156,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     finally:
-        signal.signal(signal.SIGINT, previous)
+        restore_signals()
     if interrupted:
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if interrupted[0] == signal.SIGTERM else EXIT_INTERRUPTED
     return EXIT_OK if result.status == "completed" else EXIT_FAILED
 
 

@@ -22,7 +22,7 @@ from distill_engine.errors import CorpusError
 from ..gc_pauses import import_torch_frozen
 
 # Fields of the config that change what load_corpus produces; other edits do not reload.
-_CORPUS_FIELDS = ("representation", "chunk_duration", "validation_fraction", "seed")
+_CORPUS_FIELDS = ("representation", "chunk_duration", "max_file_seconds", "validation_fraction", "seed")
 _RELOAD_DELAY_MS = 400
 
 # Threads still running after their panel went away: kept referenced so Python never destroys a

@@ -26,6 +26,7 @@ import soxr
 import torch
 
 from ..errors import CorpusError
+from .decode_limits import DecodeRefused, check_header, check_values, read_mono
 from .representation import Representation
 
 SILENCE_RMS = 10 ** (-60 / 20)  # a chunk whose RMS is below -60 dBFS counts as silence and is dropped
@@ -162,6 +163,7 @@ class _Loader:
         rep = config.representation
         self.sample_rate, self.n_fft, self.hop = int(rep.sample_rate), int(rep.n_fft), int(rep.hop_length)
         self.chunk_samples = int(round(config.chunk_duration * self.sample_rate))
+        self.max_file_seconds = float(config.max_file_seconds)
         self.representation = Representation(self.sample_rate, self.n_fft, self.hop)
         self.cache_dir = cache_dir
         self.params = json.dumps([CACHE_VERSION, self.sample_rate, self.chunk_samples, self.n_fft,
@@ -189,16 +191,22 @@ class _Loader:
 
     def _decode(self, data: bytes) -> tuple[float, np.ndarray]:
         try:
-            audio, sr_in = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+            with sf.SoundFile(io.BytesIO(data)) as sound:
+                check_header(sound, self.max_file_seconds)  # before any sample is read
+                sr_in, n_channels = sound.samplerate, sound.channels
+                mono, channel_peak = read_mono(sound)
+        except DecodeRefused as exc:
+            raise _Skip(str(exc)) from None
         except (sf.SoundFileError, RuntimeError, ValueError, OSError, EOFError) as exc:
             detail = getattr(exc, "error_string", None) or str(exc)
             raise _Skip(f"not an audio file libsndfile can decode ({detail})") from None
-        if audio.shape[0] == 0 or audio.shape[1] == 0:
+        if mono.shape[0] == 0:
             raise _Skip("empty file (no audio frames)")
-        if not np.all(np.isfinite(audio)):
-            raise _Skip("contains NaN/inf samples")
-        duration = audio.shape[0] / sr_in
-        mono = np.ascontiguousarray(audio.mean(axis=1, dtype=np.float32))
+        try:
+            check_values(mono)
+        except DecodeRefused as exc:
+            raise _Skip(str(exc)) from None
+        duration = mono.shape[0] / sr_in
         if sr_in != self.sample_rate:
             try:
                 mono = np.asarray(soxr.resample(mono, sr_in, self.sample_rate, quality="HQ"), dtype=np.float32)
@@ -215,6 +223,10 @@ class _Loader:
         if chunks.shape[0] == 0:
             peak = float(np.max(np.abs(mono)))
             level = f"{20 * math.log10(peak):.1f}" if peak > 0 else "-inf"
+            if n_channels > 1 and channel_peak >= SILENCE_RMS:  # the channels cancel out
+                raise _Skip(f"its mono mix is silent (peak level {level} dBFS; every chunk is below "
+                            f"-60 dBFS RMS), although its {n_channels} channels are not: they cancel "
+                            f"out (opposite polarity?); Distill trains on the mono mix")
             raise _Skip(f"silent (peak level {level} dBFS; every chunk is below -60 dBFS RMS)")
         return duration, np.ascontiguousarray(chunks)
 

@@ -16,10 +16,13 @@ import torch
 
 from . import events as ev
 from ..checkpoints.format import CheckpointManager, load_checkpoint, save_checkpoint
+from ..config.validation import DISTANCE_FFT_SIZES
 from ..config.schema import TrainingConfig, config_to_dict, load_config, render_config_summary, save_config
 from ..audio.corpus import Corpus, load_corpus
+from .checkpoint_fit import check_model_fits, check_optimizer_fits, refused_as_checkpoint_error, training_state_from
+from .devices import resolve_device
 from .divergence import DivergenceDetector
-from ..errors import CheckpointError
+from ..errors import CheckpointError, RunStoreError
 from ..model.losses import MultiResolutionSTFTLoss, compute_combined_loss, create_stft_loss, kl_divergence, kl_weight_at
 from ..model.vae import SpectrogramVAE
 from ..runs.recorder import RunRecorder
@@ -30,18 +33,14 @@ from .state import SnapshotBuffers, TrainingState, restore_rng, rng_tensors, unp
 
 STEP_FIELDS = ("total", "recon", "kl", "stft", "mag", "if", "grad_norm", "finite")
 MAX_CONSECUTIVE_NON_FINITE = 3
-DISTANCE_RESOLUTIONS = ((512, 1024, 2048), (128, 256, 512), (512, 1024, 2048))
+DISTANCE_RESOLUTIONS = (DISTANCE_FFT_SIZES, (128, 256, 512), DISTANCE_FFT_SIZES)  # validation checks chunks fit
 
 
-def resolve_device(name: str) -> torch.device:
-    """'auto' picks CUDA, then MPS, then CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(name)
+def write_failure_reason(exc: Exception) -> str:
+    """The status reason for a write that failed mid-run: the file and the system's words."""
+    if isinstance(exc, OSError) and exc.filename:
+        return f"cannot write {exc.filename}: {exc.strerror or exc}"
+    return f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError) else str(exc)
 
 
 class Trainer:
@@ -142,14 +141,19 @@ class Trainer:
         elif self.init_checkpoint is not None:
             checkpoint = load_checkpoint(self.init_checkpoint, map_location=self.device)
         if checkpoint is not None:
+            check_model_fits(checkpoint, self.model, cfg)
+            state = training_state_from(checkpoint)
+            with refused_as_checkpoint_error(checkpoint, "optimizer state"):
+                if checkpoint.optimizer_state is not None:
+                    self.optimizer.load_state_dict(checkpoint.optimizer_state)
+            check_optimizer_fits(checkpoint, self.optimizer)
             self.model.load_state_dict(checkpoint.model_state)
-            if checkpoint.optimizer_state is not None:
-                self.optimizer.load_state_dict(checkpoint.optimizer_state)
             for group in self.optimizer.param_groups:
                 group["lr"] = cfg.learning_rate
-            state, rep_state, detector_state, callback_states = unpack_extra(checkpoint)
-            self.representation = rep = Representation.from_state_dict(rep_state)
-            self.detector.load_state_dict(detector_state)
+            with refused_as_checkpoint_error(checkpoint, "representation or divergence state"):
+                _, rep_state, detector_state, callback_states = unpack_extra(checkpoint)
+                self.representation = rep = Representation.from_state_dict(rep_state)
+                self.detector.load_state_dict(detector_state)
             self.detector.patience = cfg.divergence_patience
             for i, cb in enumerate(self.callbacks):  # the subscribers given (not yet the recorder)
                 if str(i) in callback_states:
@@ -201,8 +205,8 @@ class Trainer:
             self.steps_per_epoch, self.batch_size, self.state.epoch, self.state.step, self.parent_run))
         try:
             status, reason = self._train_epochs()
-        except OSError as exc:  # a checkpoint or store write failed (disk full, permissions)
-            status, reason = "failed", f"{type(exc).__name__}: {exc}"
+        except (OSError, RunStoreError) as exc:  # a checkpoint or store write failed (disk full...)
+            status, reason = "failed", write_failure_reason(exc)
         except BaseException as exc:
             self._finish("failed", f"{type(exc).__name__}: {exc}")
             raise
@@ -249,6 +253,10 @@ class Trainer:
             if self._stop.is_set():
                 return self._stop_with_checkpoint()
         self._save_checkpoint("end")
+        if len(self.val_rep) and not math.isfinite(self.state.best_loss):
+            return "failed", (f"trained {cfg.epochs} epochs, but every validation loss was non-finite "
+                              f"(NaN or infinite), so no best checkpoint was kept; check the validation "
+                              f"files in the corpus report")
         return "completed", f"trained {cfg.epochs} epochs"
 
     def _train_step(self, rep_batch, audio_batch, epoch: int) -> None:
@@ -375,6 +383,7 @@ class Trainer:
             self._emit("on_checkpoint", ev.CheckpointSaved(snapshot["epoch"], snapshot["step"], str(path), True, "best"))
 
     def _save_checkpoint(self, reason: str) -> None:
+        self.writer.flush(durable=True)  # the rows up to this step before the file a resume starts from
         self._write_pending_best()
         path = self.checkpoints.save(model_state=self.model.state_dict(), optimizer_state=self.optimizer.state_dict(),
                                      epoch=self.state.epoch, step=self.state.step, **self._checkpoint_payload({}))
@@ -383,6 +392,7 @@ class Trainer:
 
     def _fail_non_finite(self) -> tuple[str, str]:
         """End the run as failed; the best checkpoint only ever holds a finite epoch's weights."""
+        self.writer.flush(durable=True)
         self._write_pending_best()
         return "failed", (f"{MAX_CONSECUTIVE_NON_FINITE} consecutive steps had a non-finite loss or gradient "
                           f"(last at step {self.state.step}); no update was made at those steps")
