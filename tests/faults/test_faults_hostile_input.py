@@ -30,7 +30,7 @@ def write_one_hertz_wav(path, samples=20_000):
 
 
 def test_a_tiny_file_declaring_1_hz_is_skipped_with_its_rate_named(tmp_path, corpus_dir):
-    write_one_hertz_wav(corpus_dir / "one-hertz.wav")
+    write_one_hertz_wav(corpus_dir / "one-hertz.wav", 320)
     corpus = load_corpus(corpus_dir, tiny_config())
     reason = {s.path.rsplit("/", 1)[-1]: s.reason for s in corpus.report.skipped}["one-hertz.wav"]
     assert "sample rate of 1 Hz" in reason and "4-768 kHz" in reason
