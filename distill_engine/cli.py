@@ -14,7 +14,7 @@ from typing import Callable
 
 from .config.schema import TrainingConfig, load_config
 from .config.validation import ConfigError, validate
-from .errors import DistillError
+from .errors import CorpusError, DistillError
 from .training.events import Callback
 from .training.reporting import fmt_loss, format_divergence, format_duration, format_epoch_line
 
@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "or the per-user data directory)")
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (overrides the config)")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue this run from its latest checkpoint")
+    parser.add_argument("--corpus", dest="corpus_moved_to", metavar="NEW_PATH",
+                        help="with --resume: the folder the run's corpus moved to (stored for the run)")
     parser.add_argument("--stop-on-divergence", action="store_true", help="stop (status diverged-stopped) "
                                                                            "when a divergence warning fires")
     return parser
@@ -131,12 +133,16 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.resume is None and args.corpus is None:
         parser.error("give a CORPUS folder, or --resume RUN_DIR to continue a run")
+    if args.corpus_moved_to is not None and args.resume is None:
+        parser.error("--corpus NEW_PATH goes with --resume RUN_DIR; to train a new run give the CORPUS folder")
     callbacks = [TerminalReporter()] + ([StopOnDivergence()] if args.stop_on_divergence else [])
     try:
         if args.resume is not None:
             if args.config is not None or args.corpus is not None:
-                parser.error("--resume takes the corpus and config from the run folder; give only --epochs/--device")
-            trainer = Trainer.resume(args.resume, epochs=args.epochs, callbacks=callbacks, device=args.device)
+                parser.error("--resume takes the corpus and config from the run folder; give only "
+                             "--epochs/--device (and --corpus NEW_PATH if the corpus folder moved)")
+            trainer = Trainer.resume(args.resume, epochs=args.epochs, callbacks=callbacks, device=args.device,
+                                     corpus=args.corpus_moved_to)
             problems = validate(trainer.config)
             if problems:
                 raise ConfigError(problems, source=str(args.resume / "config.toml"))
@@ -152,6 +158,8 @@ def main(argv=None) -> int:
         result = trainer.run()
     except DistillError as exc:
         print(f"distill-train: {exc}", file=sys.stderr)
+        if args.resume is not None and isinstance(exc, CorpusError) and "does not exist" in str(exc):
+            print("distill-train: if the corpus folder moved, add --corpus NEW_PATH", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

@@ -99,14 +99,14 @@ class CorpusReport:
         """A readable multi-line summary for a log or a panel."""
         n_train = sum(1 for u in self.used if u.split == "train")
         chunk = f" of {self.chunk_samples / self.sample_rate:g} s" if self.sample_rate else ""
-        lines = [f"Corpus {self.folder}",
+        lines = [f"Corpus {printable(self.folder)}",
                  f"  {len(self.used)} file{'s' if len(self.used) != 1 else ''} used "
                  f"({n_train} train, {len(self.used) - n_train} validation), "
                  f"{self.total_duration_s:.1f} s in total",
                  f"  {self.n_train_chunks} training chunks, {self.n_val_chunks} validation chunks{chunk}"]
         if self.skipped:
             lines.append(f"Skipped ({len(self.skipped)}):")
-            lines += [f"  {self._relative(s.path)}: {s.reason}" for s in self.skipped]
+            lines += [f"  {printable(self._relative(s.path))}: {s.reason}" for s in self.skipped]
         return "\n".join(lines)
 
 
@@ -127,6 +127,12 @@ class Corpus:
     cache_misses: int = 0  # files that had to be decoded (including ones then skipped)
 
 
+def printable(name: str) -> str:
+    """A file name for one line of a report: newlines and other control characters escaped."""
+    return name if name.isprintable() else "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in name)
+
+
 def default_cache_dir() -> Path:
     """`$DISTILL_CACHE_DIR` if set, else the platform's user cache folder for Distill + /corpus."""
     env = os.environ.get("DISTILL_CACHE_DIR")
@@ -136,10 +142,16 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("distill")) / "corpus"
 
 
-def _scan(folder: Path) -> list[Path]:
-    """Every regular, non-hidden file under folder (hidden folders pruned), sorted by relative path."""
+def _scan(folder: Path, unlisted: list | None = None) -> list[Path]:
+    """Every regular, non-hidden file under folder (hidden folders pruned), sorted by relative path.
+    Sub-folders that cannot be listed are appended to `unlisted` as SkippedFile entries."""
     found = []
-    for root, dirs, files in os.walk(folder):
+
+    def cannot_list(exc: OSError) -> None:
+        if unlisted is not None and exc.filename:
+            unlisted.append(SkippedFile(str(exc.filename), f"folder cannot be listed "
+                                                           f"({exc.strerror or exc}); its files were not read"))
+    for root, dirs, files in os.walk(folder, onerror=cannot_list):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in files:
             path = Path(root) / name
@@ -236,7 +248,10 @@ class _Loader:
     def _read_cache(self, key: str) -> Optional[tuple[float, np.ndarray, np.ndarray]]:
         """The cached entry, or None when absent, unreadable or not the expected shape (a miss)."""
         path = self._cache_path(key)
-        if path is None or not path.is_file():
+        try:
+            if path is None or not path.is_file():
+                return None
+        except OSError:  # a cache folder this user may not read: decode again
             return None
         try:
             with np.load(path, allow_pickle=False) as npz:
@@ -303,13 +318,14 @@ def load_corpus(folder, config, cache_dir=None, progress: Optional[ProgressCallb
     if not root.is_dir():
         raise CorpusError(f"Corpus path {str(root)!r} is not a folder. Choose the folder that holds your sounds.")
     root = root.resolve()
-    paths = _scan(root)
+    unlisted: list[SkippedFile] = []
+    paths = _scan(root, unlisted)
     if not paths:
         raise CorpusError(f"Corpus folder {str(root)!r} is empty: put some sounds ({SUPPORTED_FORMATS}) in it.")
 
     loader = _Loader(config, Path(cache_dir) if cache_dir is not None else default_cache_dir())
     loaded: dict[str, tuple[float, np.ndarray, np.ndarray, bool]] = {}
-    skipped: list[SkippedFile] = []
+    skipped: list[SkippedFile] = list(unlisted)
     for done, path in enumerate(paths, start=1):
         try:
             loaded[str(path)] = loader.load(path)
@@ -319,7 +335,7 @@ def load_corpus(folder, config, cache_dir=None, progress: Optional[ProgressCallb
             progress(done, len(paths), str(path))
 
     if not loaded:
-        listing = "\n".join(f"  {Path(s.path).relative_to(root).as_posix()}: {s.reason}" for s in skipped)
+        listing = "\n".join(f"  {printable(Path(s.path).relative_to(root).as_posix())}: {s.reason}" for s in skipped)
         raise CorpusError(
             f"No usable audio in corpus folder {str(root)!r}:\n{listing}\n"
             f"Distill reads {SUPPORTED_FORMATS}; it needs at least one non-silent file at least "

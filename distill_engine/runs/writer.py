@@ -33,6 +33,7 @@ from pathlib import Path
 
 from ..errors import RunStoreError
 from .reader import Run, RunEvent, RunSummary, list_runs, open_run
+from .continuing import check_can_continue, remove_stale_temp_files
 from .step_blocks import StepBlockWriter
 from .wal_guard import WalGuard
 from .schema import (
@@ -146,8 +147,10 @@ class RunWriter:
         db = run_dir / DB_NAME
         if not db.is_file():
             raise RunStoreError(f"{run_dir} is not a Distill run folder (it has no {DB_NAME})")
+        check_can_continue(run_dir)
         lock_fd = take_lock(run_dir)
         try:
+            remove_stale_temp_files(run_dir)  # we hold run.lock: no other writer's files
             conn = sqlite3.connect(db, isolation_level=None, timeout=30)
             try:
                 prepare_to_continue(conn, run_dir)

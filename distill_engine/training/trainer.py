@@ -8,6 +8,7 @@ shapes are fixed (the last partial batch is dropped).
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from pathlib import Path
@@ -28,7 +29,9 @@ from ..model.vae import SpectrogramVAE
 from ..runs.recorder import RunRecorder
 from ..audio.representation import Representation
 from ..runs.reader import open_run
+from ..runs.continuing import check_can_continue
 from ..runs.writer import RunWriter, create_run, default_runs_dir
+from .corpus_change import describe_corpus_change
 from .state import SnapshotBuffers, TrainingState, restore_rng, rng_tensors, unpack_extra
 
 STEP_FIELDS = ("total", "recon", "kl", "stft", "mag", "if", "grad_norm", "finite")
@@ -64,7 +67,8 @@ class Trainer:
                  run_name: str | None = None, resume_run=None, init_checkpoint=None,
                  parent_run=None, corpus: Corpus | None = None):
         self.config = config
-        self.corpus_folder = str(corpus_folder)
+        self.corpus_folder = os.path.abspath(os.path.expanduser(corpus_folder))  # resumable from anywhere
+        self._moved_from: tuple[str, dict | None] | None = None  # (old corpus path, its report)
         self.runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
         self.callbacks = list(callbacks)
         self.run_name = run_name or Path(self.corpus_folder).name or "run"
@@ -82,18 +86,25 @@ class Trainer:
         self._pending: list = []  # steps whose device-side values have not been read yet
         self._best_snapshot: dict | None = None  # best weights not yet written to best.safetensors
         self._snapshot_buffers = SnapshotBuffers()
+        self.corpus_change = ""  # a warning line when a resumed run's corpus moved and differs
 
     @classmethod
-    def resume(cls, run_dir, *, epochs: int | None = None, callbacks=(), device: str | None = None) -> "Trainer":
-        """A trainer that continues `run_dir` (config and corpus from the run folder)."""
+    def resume(cls, run_dir, *, epochs: int | None = None, callbacks=(), device: str | None = None,
+               corpus=None) -> "Trainer":
+        """A trainer that continues `run_dir` (config and corpus from the run folder; `corpus`
+        points the run at the folder its corpus moved to, and is stored as its corpus from now on)."""
+        check_can_continue(run_dir)
         with open_run(run_dir) as run:
-            corpus_path = run.corpus_path
+            corpus_path, report = run.corpus_path, run.corpus_report if corpus is not None else None
         config = load_config(Path(run_dir) / "config.toml")
         if epochs is not None:
             config.epochs = int(epochs)
         if device is not None:
             config.device = device
-        return cls(config, corpus_path, runs_dir=Path(run_dir).parent, callbacks=callbacks, resume_run=run_dir)
+        trainer = cls(config, corpus if corpus is not None else corpus_path, runs_dir=Path(run_dir).parent,
+                      callbacks=callbacks, resume_run=run_dir)
+        trainer._moved_from = (corpus_path, report) if corpus is not None else None
+        return trainer
 
     # -- thread-safe control ----------------------------------------------------------------------
     def request_stop(self, status: str = "stopped", reason: str = "stopped by request") -> None:
@@ -176,6 +187,10 @@ class Trainer:
         if self.resume_run is not None:
             self.writer = RunWriter.reopen(self.resume_run)
             self.writer.set_meta("total_epochs", cfg.epochs)
+            if self._moved_from is not None:
+                self.corpus_change = describe_corpus_change(*self._moved_from, corpus.report)
+                self.writer.set_meta("corpus_path", self.corpus_folder)
+                self.writer.write_json("corpus_report.json", corpus.report.to_dict())
         else:
             self.writer = create_run(self.runs_dir, self.run_name, self.corpus_folder, cfg.epochs,
                                      parent_run=self.parent_run or None)
@@ -200,7 +215,8 @@ class Trainer:
         self._session_start_epoch = self.state.epoch
         self._last_checkpoint = time.monotonic()
         self._emit("on_run_started", ev.RunStarted(
-            str(self.run_dir), self.run_dir.name, render_config_summary(self.config), self.corpus.report.render(),
+            str(self.run_dir), self.run_dir.name, render_config_summary(self.config),
+            self.corpus_change + self.corpus.report.render(),
             str(self.device), self.model.parameter_count(), self.config.epochs, self.total_steps,
             self.steps_per_epoch, self.batch_size, self.state.epoch, self.state.step, self.parent_run))
         try:

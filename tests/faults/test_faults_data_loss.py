@@ -21,6 +21,7 @@ def step_and_epoch_keys(run_dir):
     return steps, epochs
 
 
+@pytest.mark.fault("data_loss")
 def test_kills_just_after_each_checkpoint_then_resume_leave_no_gap_and_no_duplicate(tmp_path, corpus_dir,
                                                                                    isolated_dirs):
     """Item 1: the moment a new epoch-*.safetensors is durable, kill -9; three times, resuming in
@@ -47,6 +48,7 @@ def test_kills_just_after_each_checkpoint_then_resume_leave_no_gap_and_no_duplic
     assert steps == list(range(1, 4 * per_epoch + 1))
 
 
+@pytest.mark.fault("data_loss")
 def test_a_deleted_wal_fails_the_run_with_that_reason_and_keeps_the_rows(tmp_path):
     """Item 3: run.sqlite-wal deleted while a writer is open, then the process dies: the rows
     written so far are kept and the run says why it failed."""
@@ -81,6 +83,7 @@ def _delete_wal_then_die(runs_dir):
     os.kill(os.getpid(), 9)
 
 
+@pytest.mark.fault("data_loss")
 def test_a_deleted_wal_during_training_ends_the_run_failed_with_exit_1(tmp_path, corpus_dir, isolated_dirs):
     """Item 3 through the terminal: the trainer stops, status failed, reason named, exit 1."""
     code = run_child(_train_deleting_wal, str(corpus_dir), str(tmp_path / "runs"), str(isolated_dirs[1]))
@@ -118,6 +121,7 @@ def two_epoch_run(tmp_path, corpus_dir, isolated_dirs):
     return list_runs(runs)[0].run_dir
 
 
+@pytest.mark.fault("data_loss")
 def test_disk_full_while_writing_a_checkpoint_fails_the_run_naming_the_file(two_epoch_run, isolated_dirs):
     """Item 4: the next checkpoint cannot be written (a file-size limit below a checkpoint's size):
     status failed, the reason names the checkpoint file and the system's words, exit 1, and the
@@ -135,6 +139,7 @@ def test_disk_full_while_writing_a_checkpoint_fails_the_run_naming_the_file(two_
     assert load_checkpoint(max((two_epoch_run / "checkpoints").glob("epoch-*"))).epoch == 2
 
 
+@pytest.mark.fault("unclear")
 def test_sigterm_stops_like_ctrl_c_with_a_checkpoint_and_exit_143(two_epoch_run, isolated_dirs):
     """Item 12: SIGTERM is a stop request: checkpoint written, status stopped, exit 143."""
     code = run_child(terminal, str(isolated_dirs[1]), ["--resume", two_epoch_run, "--epochs", "6"], 0, 3)

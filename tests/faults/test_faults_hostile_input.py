@@ -29,6 +29,7 @@ def write_one_hertz_wav(path, samples=20_000):
     sf.write(path, np.sin(np.arange(samples) / 7.0).astype(np.float32) * 0.5, 1, subtype="FLOAT")
 
 
+@pytest.mark.fault("traceback")
 def test_a_tiny_file_declaring_1_hz_is_skipped_with_its_rate_named(tmp_path, corpus_dir):
     write_one_hertz_wav(corpus_dir / "one-hertz.wav", 320)
     corpus = load_corpus(corpus_dir, tiny_config())
@@ -37,6 +38,7 @@ def test_a_tiny_file_declaring_1_hz_is_skipped_with_its_rate_named(tmp_path, cor
     assert len(corpus.report.used) == 6
 
 
+@pytest.mark.fault("traceback")
 def test_a_file_longer_than_max_file_seconds_is_skipped_saying_how_to_allow_it(tmp_path, corpus_dir):
     sf.write(corpus_dir / "long.wav", np.zeros(8000 * 5, np.float32) + 0.1, 8000)
     corpus = load_corpus(corpus_dir, tiny_config(max_file_seconds=4.0))
@@ -58,6 +60,7 @@ def _load_under_address_space_limit(folder, cache, headroom):
     raise SystemExit(0 if len(corpus.report.skipped) == 3 else 5)
 
 
+@pytest.mark.fault("traceback")
 def test_files_declaring_absurd_rates_load_within_an_address_space_limit(tmp_path, corpus_dir, isolated_dirs):
     """Item 5 under a real limit: 300 MB of address space beyond what the process already has.
     Before the bounds, the 80 KB file alone asked for ~24 GB."""
@@ -67,6 +70,7 @@ def test_files_declaring_absurd_rates_load_within_an_address_space_limit(tmp_pat
     assert run_child(_load_under_address_space_limit, str(corpus_dir), str(isolated_dirs[1]), 300 << 20) == 0
 
 
+@pytest.mark.fault("unclear")
 def test_a_float_file_peaking_at_5e29_is_skipped_not_trained_on(tmp_path, corpus_dir):
     sf.write(corpus_dir / "absurd.wav", np.full(8000, 5e29, np.float32) * np.sin(np.arange(8000)), 8000,
              subtype="FLOAT")
@@ -75,6 +79,7 @@ def test_a_float_file_peaking_at_5e29_is_skipped_not_trained_on(tmp_path, corpus
     assert "5e+29" in reason and "-1..1" in reason
 
 
+@pytest.mark.fault("unclear")
 def test_a_run_whose_every_validation_loss_is_non_finite_is_not_a_plain_success(tmp_path, corpus_dir):
     corpus = load_corpus(corpus_dir, tiny_config())
     corpus.val_audio *= np.float32(1e38)   # what a 5e29 file did to validation before it was refused
@@ -122,6 +127,7 @@ HOSTILE = {
 }
 
 
+@pytest.mark.fault("traceback")
 @pytest.mark.parametrize("kind", sorted(HOSTILE))
 def test_hostile_checkpoint_headers_are_checkpoint_errors_everywhere(tmp_path, trained_run, kind):
     _, result = trained_run
@@ -137,6 +143,7 @@ def test_hostile_checkpoint_headers_are_checkpoint_errors_everywhere(tmp_path, t
     assert [c.path.name for c in list_checkpoints(folder)] == ["epoch-00001-step-00000002.safetensors"]
 
 
+@pytest.mark.fault("traceback")
 def test_resume_from_a_hostile_latest_checkpoint_exits_2_naming_it(tmp_path, trained_run, capsys):
     root, result = trained_run
     run = tmp_path / "run"
@@ -149,6 +156,7 @@ def test_resume_from_a_hostile_latest_checkpoint_exits_2_naming_it(tmp_path, tra
 
 
 # -- 8: checkpoints that do not fit the run ---------------------------------------------------
+@pytest.mark.fault("traceback")
 def test_a_checkpoint_of_another_latent_dim_is_refused_saying_what_differs(tmp_path, trained_run, corpus_dir):
     from support import train_tiny_runs
     root, small = trained_run
@@ -169,6 +177,7 @@ def test_a_checkpoint_of_another_latent_dim_is_refused_saying_what_differs(tmp_p
     (lambda s: {k: v for k, v in s.items() if k != "step"}, "missing keys: step"),
     (lambda s: {**s, "step": 1e999}, "training_state.step"),
 ])
+@pytest.mark.fault("traceback")
 def test_a_training_state_with_extra_missing_or_wrong_keys_is_refused(tmp_path, trained_run, change, words):
     root, small = trained_run
     run = tmp_path / "run"
@@ -195,18 +204,21 @@ def test_a_training_state_with_extra_missing_or_wrong_keys_is_refused(tmp_path, 
     ("epochs", 2 ** 62, "between 1 and 1000000"),
     ("batch_size", 10 ** 9, "between 1 and 4096"),
 ])
+@pytest.mark.fault("traceback")
 def test_values_that_crashed_later_are_refused_up_front_with_the_field_named(field, value, words):
     config = tiny_config(**{field: value})
     problems = [p for p in validate(config) if p.path == field]
     assert problems and words in str(problems[0]), validate(config)
 
 
+@pytest.mark.fault("traceback")
 def test_a_huge_stft_size_is_refused_up_front():
     config = tiny_config()
     config.loss.stft.fft_sizes = (134217728, 1024, 2048)
     assert any(p.path == "loss.stft.fft_sizes[0]" and "between 16 and 65536" in str(p) for p in validate(config))
 
 
+@pytest.mark.fault("traceback")
 def test_a_10_to_the_5_deep_toml_is_a_config_error(tmp_path):
     path = tmp_path / "deep.toml"
     path.write_text("epochs = " + "[" * 100_000 + "]" * 100_000 + "\n")
@@ -214,12 +226,14 @@ def test_a_10_to_the_5_deep_toml_is_a_config_error(tmp_path):
         load_config(path)
 
 
+@pytest.mark.fault("traceback")
 def test_an_epoch_count_sqlite_cannot_store_exits_2_before_a_run_folder_exists(tmp_path, corpus_dir, capsys):
     code = cli.main([str(corpus_dir), "--epochs", "99999999999999999999", "--runs-dir", str(tmp_path / "runs")])
     assert code == 2
     assert "epochs" in capsys.readouterr().err and not (tmp_path / "runs").exists()
 
 
+@pytest.mark.fault("traceback")
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_on_a_cpu_only_torch_names_the_device(tmp_path, corpus_dir, capsys):
     save_config(tiny_config(device="cuda"), tmp_path / "cuda.toml")
@@ -227,3 +241,32 @@ def test_cuda_on_a_cpu_only_torch_names_the_device(tmp_path, corpus_dir, capsys)
     assert code == 2
     err = capsys.readouterr().err
     assert 'device = "cuda"' in err and "CUDA is not available" in err
+
+
+# -- nothing from a hostile file runs ---------------------------------------------------------
+@pytest.mark.fault("code_execution")
+@pytest.mark.parametrize("where", ["checkpoint", "config"])
+def test_a_pickle_that_would_run_code_is_refused_without_running_it(tmp_path, where):
+    """A torch.save / pickle file whose unpickling would create a file, placed where Distill reads a
+    checkpoint or a config: refused with the engine's error, the file never created."""
+    import pickle
+
+    marker = tmp_path / "code-ran"
+
+    class RunsCode:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    payload = pickle.dumps({"model": RunsCode()})
+    if where == "checkpoint":
+        path = tmp_path / "epoch-00001-step-00000001.safetensors"
+        path.write_bytes(payload)
+        with pytest.raises(CheckpointError):
+            load_checkpoint(path)
+        assert list_checkpoints(tmp_path) == []
+    else:
+        path = tmp_path / "config.toml"
+        path.write_bytes(payload)
+        with pytest.raises(ConfigError):
+            load_config(path)
+    assert not marker.exists()

@@ -1,0 +1,109 @@
+"""Fault suite, the window's side (issue 11 items 2, 7, 10, 13): continuing a killed run from the
+Runs tab is the engine's resume, row for row the terminal's; a moved corpus can be pointed at."""
+import shutil
+import sqlite3
+
+import pytest
+
+from distill_engine import cli
+from distill_engine.runs.reader import list_runs, open_run
+from support import train_tiny_runs
+
+TIMEOUT = 120_000
+TIMING = {"wall_time", "step_time_s", "eta_seconds", "elapsed_seconds"}
+
+
+def rows(run_dir, table):
+    db = sqlite3.connect(f"file:{run_dir}/run.sqlite?mode=ro", uri=True)
+    try:
+        cursor = db.execute(f"SELECT * FROM {table} ORDER BY 1")
+        names = [d[0] for d in cursor.description]
+        return [{n: v for n, v in zip(names, row) if n not in TIMING} for row in cursor]
+    finally:
+        db.close()
+
+
+@pytest.fixture(scope="module")
+def killed_run(tmp_path_factory):
+    """A 3-epoch run as a kill -9 after epoch 3's rows but before its checkpoint leaves it: rows
+    up to step 6, latest checkpoint at epoch 2, status running with a dead writer."""
+    root = tmp_path_factory.mktemp("killed")
+    result, = train_tiny_runs(root, {"epochs": 3, "checkpoints_kept": 5})
+    run = root / "runs" / "killed"
+    shutil.copytree(result.run_dir, run)
+    for path in (run / "checkpoints").glob("epoch-00003-*"):
+        path.unlink()
+    db = sqlite3.connect(run / "run.sqlite")
+    db.execute("UPDATE meta SET value = 'running' WHERE key = 'status'")
+    db.commit()
+    db.close()
+    return root, run
+
+
+@pytest.mark.fault("data_loss")
+def test_continuing_a_killed_run_in_the_window_replays_the_terminals_rows_exactly(
+        killed_run, tmp_path, make_main_window, qtbot, monkeypatch):
+    root, run = killed_run
+    monkeypatch.setenv("DISTILL_CACHE_DIR", str(root / "cache"))
+    original_steps, original_epochs = rows(run, "step_metrics"), rows(run, "epoch_metrics")
+    terminal, window_run = tmp_path / "terminal", tmp_path / "window"
+    shutil.copytree(run, terminal)
+    shutil.copytree(run, window_run)
+
+    assert cli.main(["--resume", str(terminal)]) == 0
+
+    window = make_main_window()
+    window.history_tab.ask_total_epochs = lambda done, planned: planned
+    latest = max((c for c in open_run(window_run).checkpoints() if not c.is_best), key=lambda c: c.step)
+    with qtbot.waitSignal(window.controller.run_finished, timeout=TIMEOUT) as finished:
+        window.history_tab.browser.checkpoints.resume_requested.emit(str(window_run), str(latest.path), "continue")
+    assert finished.args[0].status == "completed"
+
+    for table, original in (("step_metrics", original_steps), ("epoch_metrics", original_epochs)):
+        from_terminal, from_window = rows(terminal, table), rows(window_run, table)
+        assert from_window == from_terminal, table          # row for row, every metric bit for bit
+        assert from_terminal == original, table             # and both replay what the killed run wrote
+    with open_run(window_run) as a, open_run(terminal) as b:
+        assert a.status == b.status == "completed"
+
+
+@pytest.mark.fault("unclear")
+def test_a_new_linked_run_from_the_window_is_named_as_the_engine_names_it(
+        killed_run, tmp_path, make_main_window, qtbot, monkeypatch):
+    root, run = killed_run
+    monkeypatch.setenv("DISTILL_CACHE_DIR", str(root / "cache"))
+    source = tmp_path / "source"
+    shutil.copytree(run, source)
+    window = make_main_window()
+    window.history_tab.ask_total_epochs = lambda done, planned: 3
+    first = min((c for c in open_run(source).checkpoints() if not c.is_best), key=lambda c: c.step)
+    with qtbot.waitSignal(window.controller.run_finished, timeout=TIMEOUT) as finished:
+        window.history_tab.browser.checkpoints.resume_requested.emit(str(source), str(first.path), "new")
+    result = finished.args[0]
+    with open_run(result.run_dir) as child, open_run(source) as parent:
+        assert child.name == f"{parent.name} from epoch 1"          # runs.admin.resume_trainer's name
+        assert child.parent_run == str(source)
+
+
+@pytest.mark.fault("unclear")
+def test_the_window_points_a_run_at_its_moved_corpus(killed_run, tmp_path, make_main_window, qtbot, monkeypatch):
+    root, run = killed_run
+    monkeypatch.setenv("DISTILL_CACHE_DIR", str(root / "cache"))
+    moved_run, moved_corpus = tmp_path / "run", tmp_path / "moved corpus"
+    shutil.copytree(run, moved_run)
+    shutil.copytree(root / "corpus", moved_corpus)
+    db = sqlite3.connect(moved_run / "run.sqlite")
+    db.execute("UPDATE meta SET value = ? WHERE key = 'corpus_path'", (str(tmp_path / "gone"),))
+    db.commit()
+    db.close()
+    window = make_main_window()
+    asked = []
+    window.history_tab.ask_total_epochs = lambda done, planned: planned
+    window.history_tab.ask_corpus_folder = lambda missing: asked.append(missing) or str(moved_corpus)
+    latest = max((c for c in open_run(moved_run).checkpoints() if not c.is_best), key=lambda c: c.step)
+    with qtbot.waitSignal(window.controller.run_finished, timeout=TIMEOUT) as finished:
+        window.history_tab.browser.checkpoints.resume_requested.emit(str(moved_run), str(latest.path), "continue")
+    assert finished.args[0].status == "completed"
+    assert asked == [str(tmp_path / "gone")]
+    with open_run(moved_run) as resumed:
+        assert resumed.corpus_path == str(moved_corpus)
