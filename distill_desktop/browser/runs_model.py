@@ -147,10 +147,15 @@ def summarise_folders(folders) -> list:
     found, seen = [], set()
     for folder in folders:
         folder = Path(folder)
-        if (folder / DB_NAME).is_file():   # the user added a run folder itself
-            summaries = [_summarise_one(folder)]
-        else:
-            summaries = list_runs(folder)
+        try:
+            if (folder / DB_NAME).is_file():   # the user added a run folder itself
+                summaries = [_summarise_one(folder)]
+            else:
+                summaries = list_runs(folder)
+        except (OSError, RunStoreError) as exc:  # a folder this user may not list: say so
+            summaries = [RunSummary(folder, folder.name, folder.name, "", "", UNREADABLE, 0, None, None,
+                                    error=str(exc) if isinstance(exc, RunStoreError) else
+                                    f"{folder} cannot be read ({exc.strerror or exc})")]
         for s in summaries:
             key = s.run_dir.resolve()
             if key not in seen:

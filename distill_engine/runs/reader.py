@@ -225,7 +225,8 @@ class Run:
     def summary(self) -> RunSummary:
         """Status, epochs done, best validation loss and duration in one short query."""
         with self._lock:
-            return _read_summary(self._live_conn(), self.run_dir)
+            return dataclasses.replace(_read_summary(self._live_conn(), self.run_dir),
+                                       read_only=self.read_only)
 
     # -- internals ----------------------------------------------------------------------------
     def _live_conn(self) -> sqlite3.Connection:

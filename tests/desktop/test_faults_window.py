@@ -4,10 +4,12 @@ import shutil
 import sqlite3
 
 import pytest
+from PySide6.QtCore import Qt
 
 from distill_engine import cli
-from distill_engine.runs.reader import list_runs, open_run
-from support import train_tiny_runs
+from distill_engine.runs.reader import open_run
+
+from support import as_another_user, finished_demo_run, shared_temp_folder, train_tiny_runs
 
 TIMEOUT = 120_000
 TIMING = {"wall_time", "step_time_s", "eta_seconds", "elapsed_seconds"}
@@ -107,3 +109,65 @@ def test_the_window_points_a_run_at_its_moved_corpus(killed_run, tmp_path, make_
     assert asked == [str(tmp_path / "gone")]
     with open_run(moved_run) as resumed:
         assert resumed.corpus_path == str(moved_corpus)
+
+
+@pytest.mark.fault("traceback")
+def test_a_hostile_checkpoint_header_is_a_row_with_its_reason_and_the_run_still_opens(killed_run, tmp_path, qtbot):
+    """Item 7 in the window: the panel used to keep the previous run's checkpoints and the status
+    stuck at "Opening…" (a RecursionError on the GUI thread)."""
+    from distill_desktop.browser.run_browser import RunBrowser
+    from distill_desktop.panels.loss_plot import LossPlotPanel
+    from distill_desktop.browser.checkpoints_panel import COLUMNS
+
+    root, run = killed_run
+    hostile_run = tmp_path / "runs" / "hostile"
+    shutil.copytree(run, hostile_run)
+    header = b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"     # 10^5 levels of JSON
+    (hostile_run / "checkpoints" / "epoch-00009-step-00000099.safetensors").write_bytes(
+        len(header).to_bytes(8, "little") + header)
+    plot = LossPlotPanel()
+    browser = RunBrowser(plot, [tmp_path / "runs"])
+    qtbot.addWidget(plot)
+    qtbot.addWidget(browser)
+    try:
+        with qtbot.waitSignal(browser.run_loaded, timeout=TIMEOUT):
+            browser.open_run_dir(hostile_run)
+        assert browser.status.text().endswith(": interrupted")
+        table = browser.checkpoints.table
+        names = {table.item(r, 0).text(): r for r in range(table.rowCount())}
+        assert {"epoch-00001-step-00000002.safetensors", "epoch-00002-step-00000004.safetensors",
+                "epoch-00009-step-00000099.safetensors"} <= set(names)
+        row = names["epoch-00009-step-00000099.safetensors"]
+        assert "not a Distill checkpoint" in table.item(row, COLUMNS.index("Epoch")).text()
+    finally:
+        browser.shutdown()
+
+
+@pytest.mark.fault("traceback")
+def test_the_runs_tab_lists_a_folder_it_may_not_read_with_its_reason_and_a_read_only_run(qtbot):
+    """Items 10 and 11 in the window: one folder without permission used to leave the Runs tab at
+    "Reading runs…" with no rows; a read-only run was called damaged."""
+    from distill_desktop.browser.runs_model import COLUMNS
+    from distill_desktop.browser.runs_panel import RunsPanel
+
+    status = COLUMNS.index("Status")
+    with shared_temp_folder() as folder:
+        runs = folder / "runs"
+        good, locked, read_only = (finished_demo_run(runs, name) for name in ("good", "locked", "media"))
+        good.chmod(0o777)       # this user may write it (root's folders are read-only to nobody)
+        (good / "run.sqlite").chmod(0o666)
+        locked.chmod(0)
+        read_only.chmod(0o555)
+        panel = RunsPanel([runs])
+        qtbot.addWidget(panel)
+        with as_another_user():
+            with qtbot.waitSignal(panel.refreshed, timeout=TIMEOUT):
+                panel.refresh()
+            model = panel.table.model()
+            shown = {model.index(r, 0).data(): (model.index(r, status).data(),
+                                                model.index(r, 0).data(Qt.ItemDataRole.ToolTipRole))
+                     for r in range(model.rowCount())}
+        panel.wait()
+    assert shown["good"][0] == "completed"
+    assert shown["media"][0] == "completed (read-only)"
+    assert shown[locked.name][0] == "unreadable" and "Permission denied" in shown[locked.name][1]

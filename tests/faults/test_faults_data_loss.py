@@ -139,6 +139,22 @@ def test_disk_full_while_writing_a_checkpoint_fails_the_run_naming_the_file(two_
     assert load_checkpoint(max((two_epoch_run / "checkpoints").glob("epoch-*"))).epoch == 2
 
 
+@pytest.mark.fault("data_loss")
+def test_a_full_disk_under_the_run_database_fails_the_run_naming_it_with_exit_1(two_epoch_run, isolated_dirs):
+    """Item 4, the store's side: run.sqlite-wal cannot grow (a file-size limit of 100 kB, as a full
+    disk): the run ends failed with run.sqlite and SQLite's words as the reason, exit 1."""
+    config = (two_epoch_run / "config.toml").read_text()
+    (two_epoch_run / "config.toml").write_text(config.replace("checkpoint_interval_s = 0.0",
+                                                              "checkpoint_interval_s = 1000000.0"))
+    code = run_child(terminal, str(isolated_dirs[1]), ["--resume", two_epoch_run, "--epochs", "500"], 100_000)
+    assert code == 1
+    with open_run(two_epoch_run) as run:
+        assert run.status == "failed"
+        assert f"writing {two_epoch_run / 'run.sqlite'} failed" in run.status_reason
+        assert "full" in run.status_reason or "large" in run.status_reason
+        assert len(run.metric("train_loss", per="step")[0]) >= 4   # what was committed stays
+
+
 @pytest.mark.fault("unclear")
 def test_sigterm_stops_like_ctrl_c_with_a_checkpoint_and_exit_143(two_epoch_run, isolated_dirs):
     """Item 12: SIGTERM is a stop request: checkpoint written, status stopped, exit 143."""

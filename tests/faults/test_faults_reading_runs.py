@@ -1,10 +1,8 @@
 """Fault suite, reading runs and small things (issue 11 items 10, 11, 13, 14, 15): folders another
 user owns, read-only media, relative and moved corpora, stale temp files, odd file names."""
-import contextlib
 import os
 import shutil
 import stat
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,45 +14,18 @@ from distill_engine.audio.corpus import load_corpus
 from distill_engine.config.schema import save_config
 from distill_engine.errors import RunStoreError
 from distill_engine.runs.reader import list_runs, open_run
-from distill_engine.runs.writer import RunWriter, create_run
+from distill_engine.runs.writer import RunWriter
 from distill_engine.training.trainer import Trainer
-from support import log_demo_run, tiny_config, train_tiny_runs
-
-NOBODY = 65534
-
-
-@contextlib.contextmanager
-def as_another_user():
-    """Run the block as a user who owns none of the test's files (root ignores permissions)."""
-    if os.geteuid() != 0:
-        yield
-        return
-    os.setegid(NOBODY)
-    os.seteuid(NOBODY)
-    try:
-        yield
-    finally:
-        os.seteuid(0)
-        os.setegid(0)
-
+from support import (as_another_user, finished_demo_run, shared_temp_folder, tiny_config,
+                     train_tiny_runs)
 
 @pytest.fixture
 def shared_folder():
-    """A folder every user may traverse (pytest's tmp_path is private to its owner)."""
-    folder = Path(tempfile.mkdtemp(prefix="distill-faults-"))
-    folder.chmod(0o755)
-    yield folder
-    for path in [folder, *folder.rglob("*")]:
-        with contextlib.suppress(OSError):
-            path.chmod(0o755 if path.is_dir() else 0o644)
-    shutil.rmtree(folder, ignore_errors=True)
+    with shared_temp_folder() as folder:
+        yield folder
 
 
-def demo_run(runs_dir, name):
-    writer = create_run(runs_dir, name, "/corpus", 3)
-    log_demo_run(writer)
-    writer.close("completed")
-    return writer.run_dir
+demo_run = finished_demo_run
 
 
 @pytest.mark.fault("traceback")
