@@ -173,6 +173,13 @@ def _range(lo: float | None = None, hi: float | None = None, lo_open: bool = Fal
     return rule
 
 
+def _within(lo: float, hi: float, lo_open: bool = False) -> Rule:
+    """A lower bound, then an upper one, each with its own message ("must be at least 1", "must
+    be at most 4096"): the upper bounds keep values that would fail later out of a run."""
+    low, high = _range(lo, lo_open=lo_open), _range(hi=hi)
+    return lambda path, v, problems: low(path, v, problems) and high(path, v, problems)
+
+
 def _power_of_two(path: str, v: int, problems: list) -> bool:
     if v >= 16 and v & (v - 1) == 0:
         return True
@@ -208,29 +215,29 @@ MAX_CHUNK_SECONDS = 60.0
 MAX_FFT = 65536
 
 _RULES: dict[str, Rule] = {
-    "epochs": _range(1, MAX_EPOCHS),
-    "batch_size": _range(1, 4096),
-    "learning_rate": _range(0, 10, lo_open=True),
-    "weight_decay": _range(0, 10),
+    "epochs": _within(1, MAX_EPOCHS),
+    "batch_size": _within(1, 4096),
+    "learning_rate": _within(0, 10, lo_open=True),
+    "weight_decay": _within(0, 10),
     "grad_clip_norm": _POSITIVE,
-    "latent_dim": _range(1, MAX_LATENT_DIM),
+    "latent_dim": _within(1, MAX_LATENT_DIM),
     "dropout": _range(0, 1, hi_open=True),
     "validation_fraction": _range(0, 0.9),
-    "seed": _range(0, MAX_SEED),
+    "seed": _within(0, MAX_SEED),
     "device": _device,
-    "chunk_duration": _range(0, MAX_CHUNK_SECONDS, lo_open=True),
-    "max_file_seconds": _range(1, 86_400),
-    "checkpoint_interval_s": _range(0, 1e9),
-    "checkpoints_kept": _range(1, 10_000),
-    "divergence_patience": _range(0, MAX_EPOCHS),
-    "log_interval_steps": _range(1, 1_000_000),
+    "chunk_duration": _within(0, MAX_CHUNK_SECONDS, lo_open=True),
+    "max_file_seconds": _within(1, 86_400),
+    "checkpoint_interval_s": _within(0, 1e9),
+    "checkpoints_kept": _within(1, 10_000),
+    "divergence_patience": _within(0, MAX_EPOCHS),
+    "log_interval_steps": _within(1, 1_000_000),
     "representation.sample_rate": _range(4000, 192000),
     "representation.n_fft": _power_of_two,
     "representation.hop_length": _AT_LEAST_1,
     "loss.stft.weight": _NON_NEGATIVE,
-    "loss.stft.fft_sizes": lambda path, v, problems: _each(path, v, problems, _range(16, MAX_FFT)),
-    "loss.stft.hop_sizes": lambda path, v, problems: _each(path, v, problems, _range(1, MAX_FFT)),
-    "loss.stft.win_lengths": lambda path, v, problems: _each(path, v, problems, _range(1, MAX_FFT)),
+    "loss.stft.fft_sizes": lambda path, v, problems: _each(path, v, problems, _within(16, MAX_FFT)),
+    "loss.stft.hop_sizes": lambda path, v, problems: _each(path, v, problems, _within(1, MAX_FFT)),
+    "loss.stft.win_lengths": lambda path, v, problems: _each(path, v, problems, _within(1, MAX_FFT)),
     "loss.reconstruction.weight": _NON_NEGATIVE,
     "loss.reconstruction.magnitude_weight": _NON_NEGATIVE,
     "loss.reconstruction.if_weight": _NON_NEGATIVE,
@@ -262,8 +269,9 @@ def _check_relations(good: dict[str, Any], problems: list[Problem]) -> None:
             format_value(chunk),
         ))
 
-    fft_sizes = good.get("loss.stft.fft_sizes")
-    if chunk is not None and sr is not None and fft_sizes:
+    fft_sizes = [f for f in good.get("loss.stft.fft_sizes") or () if f is not None]
+    fits_n_fft = n_fft is None or (chunk is not None and sr is not None and chunk * sr >= n_fft)
+    if chunk is not None and sr is not None and fft_sizes and fits_n_fft:
         # every STFT (loss resolutions, and the validation distance up to 2048) pads its input
         # by half its size on each side: the chunk must be longer than that padding
         need = max([*fft_sizes, *DISTANCE_FFT_SIZES]) // 2 + 1

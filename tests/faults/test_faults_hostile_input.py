@@ -197,12 +197,12 @@ def test_a_training_state_with_extra_missing_or_wrong_keys_is_refused(tmp_path, 
 # -- 9: configs the validator accepted that crashed later -------------------------------------
 @pytest.mark.parametrize("field, value, words", [
     ("chunk_duration", 0.1, "too short for the STFTs"),
-    ("seed", 2 ** 63 - 1, "between 0 and 4294967295"),
-    ("latent_dim", 10 ** 7, "between 1 and 4096"),
-    ("chunk_duration", 1e6, "between 0 and 60"),
-    ("chunk_duration", 1e300, "between 0 and 60"),
-    ("epochs", 2 ** 62, "between 1 and 1000000"),
-    ("batch_size", 10 ** 9, "between 1 and 4096"),
+    ("seed", 2 ** 63 - 1, "at most 4294967295"),
+    ("latent_dim", 10 ** 7, "at most 4096"),
+    ("chunk_duration", 1e6, "at most 60"),
+    ("chunk_duration", 1e300, "at most 60"),
+    ("epochs", 2 ** 62, "at most 1000000"),
+    ("batch_size", 10 ** 9, "at most 4096"),
 ])
 @pytest.mark.fault("traceback")
 def test_values_that_crashed_later_are_refused_up_front_with_the_field_named(field, value, words):
@@ -215,7 +215,7 @@ def test_values_that_crashed_later_are_refused_up_front_with_the_field_named(fie
 def test_a_huge_stft_size_is_refused_up_front():
     config = tiny_config()
     config.loss.stft.fft_sizes = (134217728, 1024, 2048)
-    assert any(p.path == "loss.stft.fft_sizes[0]" and "between 16 and 65536" in str(p) for p in validate(config))
+    assert any(p.path == "loss.stft.fft_sizes[0]" and "at most 65536" in str(p) for p in validate(config))
 
 
 @pytest.mark.fault("traceback")
