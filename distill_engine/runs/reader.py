@@ -24,7 +24,7 @@ from ..errors import RunStoreError
 from .step_blocks import ALL_STEPS, read_step_blocks, read_step_columns
 from .schema import (
     BEST_METRIC, CHECKPOINTS_DIR, CONFIG_NAME, CORPUS_REPORT_NAME, DB_NAME, KNOWN_METRICS, TABLES, UNREADABLE,
-    check_version, connect_read_only, db_error, effective_status,
+    check_version, db_error, effective_status, open_read_only,
 )
 
 @dataclass(frozen=True)
@@ -332,7 +332,7 @@ def _connect(run_dir: Path) -> tuple[sqlite3.Connection, bool]:
     except OSError as exc:
         raise unreadable_folder(run_dir, exc) from exc
     try:
-        return connect_read_only(db)
+        return open_read_only(db)
     except sqlite3.DatabaseError as exc:
         raise db_error(run_dir, exc) from exc
 

@@ -142,7 +142,12 @@ def folder_writable(folder: Path) -> bool:
     return os.access(folder, os.W_OK | os.X_OK, effective_ids=effective)
 
 
-def connect_read_only(db_path: Path) -> tuple[sqlite3.Connection, bool]:
+def connect_read_only(db_path: Path) -> sqlite3.Connection:
+    """A read-only connection (run.sqlite is never modified); any thread may use it under a lock."""
+    return open_read_only(db_path)[0]
+
+
+def open_read_only(db_path: Path) -> tuple[sqlite3.Connection, bool]:
     """(a read-only connection, opened immutable?); any thread may use it under a lock.
 
     run.sqlite is never modified. In a folder this process cannot write (read-only media, another
