@@ -60,9 +60,11 @@ def run(folder: Path, extra: list[str]) -> Tally:
     os.chdir(folder)
     sys.path.insert(0, str(folder))
     try:
-        pytest.main(["-q", "-p", "no:cacheprovider", *SUITE, *extra], plugins=[tally])
+        code = pytest.main(["-q", "-p", "no:cacheprovider", *SUITE, *extra], plugins=[tally])
     finally:
         os.chdir(cwd)
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        raise SystemExit(f"pytest could not run the fault suite ({code!r}); no figures")
     return tally
 
 
@@ -92,8 +94,11 @@ def main() -> None:
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(folder), args.against],
                    check=True, capture_output=True)
     try:
-        shutil.rmtree(folder / "tests")
-        shutil.copytree(ROOT / "tests", folder / "tests")  # this checkout's cases, the old code
+        # this checkout's cases and the helpers they use; the old tree's other conftests stay
+        shutil.rmtree(folder / "tests" / "faults", ignore_errors=True)
+        shutil.copytree(ROOT / "tests" / "faults", folder / "tests" / "faults")
+        for name in ("support.py", "conftest.py", *[s[len("tests/"):] for s in SUITE if s.endswith(".py")]):
+            shutil.copy(ROOT / "tests" / name, folder / "tests" / name)
         report(run(folder, args.pytest_args), f"Fault suite against {args.against}")
     finally:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(folder)],
