@@ -14,10 +14,11 @@ import math
 
 import torch
 
+from ..config.validation import DISTANCE_FFT_SIZES
 from ..model.losses import MAG_FLOOR
 
 #: (fft sizes, hop sizes, window lengths) of the distance; the trainer's val_mrstft_distance too.
-DISTANCE_RESOLUTIONS = ((512, 1024, 2048), (128, 256, 512), (512, 1024, 2048))
+DISTANCE_RESOLUTIONS = (DISTANCE_FFT_SIZES, (128, 256, 512), DISTANCE_FFT_SIZES)  # validation checks chunks fit
 #: The figures of an epoch without a preview (EpochMetrics fields, by keyword: the schema names them).
 NO_QUALITY = dict(sample_fidelity=math.nan, sample_coverage=math.nan, sample_loudness_db=math.nan)
 
