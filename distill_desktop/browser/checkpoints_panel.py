@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QFontDatabase
-from PySide6.QtWidgets import (QAbstractItemView, QDialog, QFileDialog, QHBoxLayout, QHeaderView,
+from PySide6.QtWidgets import (QAbstractItemView, QDialog, QFileDialog, QHeaderView,
                                QLabel, QMessageBox, QPlainTextEdit, QPushButton, QStyle,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
@@ -25,6 +25,8 @@ from distill_engine.errors import CheckpointError, DistillError
 from distill_engine.runs.admin import delete_checkpoint, export_checkpoint, latest_checkpoint
 from distill_engine.runs.reader import open_run
 from distill_engine.runs.schema import CHECKPOINTS_DIR
+
+from ..widgets.flow_layout import FlowLayout
 
 VAL_METRICS = ("val_loss", "val_stft_loss", "val_mag_recon_loss", "val_if_recon_loss", "val_kl_loss")
 COLUMNS = ("File", "Epoch", "Step", *VAL_METRICS, "Size", "Saved", "Best")
@@ -86,14 +88,13 @@ class CheckpointsPanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.itemSelectionChanged.connect(self._on_selection)
         self.buttons = {}
-        row = QHBoxLayout()
+        row = FlowLayout()  # the buttons wrap rather than widen the panel
         for label, slot in (("Show config", self.show_config_selected), ("Resume…", self.resume_selected),
                             ("Export…", self.export_selected), ("Delete…", self.delete_selected),
                             ("Refresh", self.reload)):
             button = self.buttons[label] = QPushButton(label)
             button.clicked.connect(lambda _=False, s=slot: s())
             row.addWidget(button)
-        row.addStretch(1)
         self.notice = QLabel("", wordWrap=True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)

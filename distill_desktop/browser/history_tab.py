@@ -3,7 +3,7 @@ runs never disturbs the curves of a run that is training."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QInputDialog, QScrollArea, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QInputDialog, QSplitter, QVBoxLayout, QWidget
 
 from ..panels.loss_plot import LossPlotPanel
 from .run_browser import RunBrowser
@@ -20,11 +20,10 @@ class HistoryTab(QWidget):
         self.plot_panel = LossPlotPanel()
         self.browser = RunBrowser(self.plot_panel, runs_dirs)
         splitter = QSplitter(Qt.Vertical)
-        scroll = QScrollArea(widgetResizable=True)  # its button rows must not set the window's width
-        scroll.setWidget(self.browser)
-        splitter.addWidget(scroll)
+        splitter.addWidget(self.browser)  # its button rows wrap, so it never widens the window
         splitter.addWidget(self.plot_panel)
-        splitter.setSizes([330, 470])
+        splitter.setChildrenCollapsible(False)
+        splitter.setSizes([400, 400])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, QThread, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView,
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHeaderView,
                                QInputDialog, QLabel, QLineEdit, QMessageBox, QPushButton,
                                QTableView, QVBoxLayout, QWidget)
 
@@ -20,6 +20,7 @@ from distill_engine.runs.admin import delete_run, export_metrics_csv, rename_run
 from distill_engine.runs.reader import open_run
 
 from .runs_model import COLUMNS, SORT_ROLE, RunsTableModel, summarise_folders
+from ..widgets.flow_layout import FlowLayout
 
 # Listing threads still running after their panel went away stay referenced here (a running
 # QThread must never be destroyed).
@@ -78,7 +79,7 @@ class RunsPanel(QWidget):
         self.table.doubleClicked.connect(lambda _: self.open_selected())
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self.buttons = {}
-        row = QHBoxLayout()
+        row = FlowLayout()  # the buttons wrap rather than widen the panel
         for label, slot in (("Open", self.open_selected), ("Overlay selected", self.overlay_selected),
                             ("Compare configs", self.compare_selected),
                             ("Rename…", self.rename_selected), ("Delete…", self.delete_selected),
@@ -87,7 +88,6 @@ class RunsPanel(QWidget):
             button = self.buttons[label] = QPushButton(label)
             button.clicked.connect(lambda _=False, s=slot: s())
             row.addWidget(button)
-        row.addStretch(1)
         self.status_label = QLabel("")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
