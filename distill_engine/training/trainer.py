@@ -18,7 +18,7 @@ from . import events as ev
 from ..checkpoints.format import CheckpointManager, load_checkpoint, save_checkpoint
 from ..config.schema import TrainingConfig, config_to_dict, load_config, render_config_summary, save_config
 from ..audio.corpus import Corpus, load_corpus
-from .divergence import DivergenceDetector
+from .divergence import DivergenceDetector, SpikeDetector, divergence_warning
 from ..errors import CheckpointError
 from ..model.losses import MultiResolutionSTFTLoss, compute_combined_loss, create_stft_loss, kl_divergence, kl_weight_at
 from ..model.vae import SpectrogramVAE
@@ -131,6 +131,7 @@ class Trainer:
         self.stft_loss = create_stft_loss(cfg.loss, self.device)
         self.distance = MultiResolutionSTFTLoss(*DISTANCE_RESOLUTIONS).to(self.device)
         self.detector = DivergenceDetector(cfg.divergence_patience)
+        self.spikes = SpikeDetector(cfg.divergence_spike_factor, cfg.divergence_spike_window)
 
         checkpoint = None
         if self.resume_run is not None:
@@ -151,6 +152,8 @@ class Trainer:
             self.representation = rep = Representation.from_state_dict(rep_state)
             self.detector.load_state_dict(detector_state)
             self.detector.patience = cfg.divergence_patience
+            if "spikes" in checkpoint.extra and self.resume_run is not None:
+                self.spikes.load_state_dict(checkpoint.extra["spikes"])
             for i, cb in enumerate(self.callbacks):  # the subscribers given (not yet the recorder)
                 if str(i) in callback_states:
                     cb.load_state_dict(callback_states[str(i)])
@@ -293,6 +296,9 @@ class Trainer:
             self._emit("on_step", ev.StepMetrics(epoch, step, self.total_steps, total, recon, kl, kl_weight, lr,
                                                  per_step, stft, mag, inst, grad_norm, now))
             rows.append(row)
+            spike = self.spikes.update_step(epoch, step, total)
+            if spike is not None:
+                self._warn_divergence("spike", "train_loss", epoch, step, spike=spike)
         return rows
 
     @torch.no_grad()
@@ -341,21 +347,27 @@ class Trainer:
 
         monitored, name = (val_loss, "val_loss") if val else (train_loss, "train_loss")
         streak = self.detector.update(epoch, monitored)
+        spike = self.spikes.update_epoch(epoch, self.state.step, monitored)
         if math.isfinite(monitored) and monitored < self.state.best_loss:
             self.state.best_loss, self.state.best_epoch, self.state.best_step = monitored, epoch, self.state.step
             self._best_snapshot = self._snapshot(event)
         if time.monotonic() - self._last_checkpoint >= cfg.checkpoint_interval_s:
             self._save_checkpoint("interval")
-        if streak is not None:
-            self._emit("on_divergence", ev.DivergenceWarning(epoch, self.state.step, name, self.detector.patience,
-                                                             *streak))
+        if spike is not None:
+            self._warn_divergence("spike", name, epoch, self.state.step, spike=spike)
+        elif streak is not None:
+            self._warn_divergence("rising", name, epoch, self.state.step, streak=streak)
+
+    def _warn_divergence(self, rule: str, monitored: str, epoch: int, step: int, streak=None, spike=None) -> None:
+        self._emit("on_divergence", divergence_warning(rule, monitored, epoch, step, self.state, self.detector,
+                                                       self.spikes, streak, spike))
 
     # -- checkpoints -------------------------------------------------------------------------------
     def _checkpoint_payload(self, metrics: dict) -> dict:
         return dict(
             config=config_to_dict(self.config), metrics=metrics,
             extra={"training_state": self.state.to_dict(), "representation": self.representation.state_dict(),
-                   "divergence": self.detector.state_dict(),
+                   "divergence": self.detector.state_dict(), "spikes": self.spikes.state_dict(),
                    "callbacks": {str(i): cb.state_dict() for i, cb in enumerate(self.subscribers)}},
             extra_tensors=rng_tensors())
 
@@ -384,6 +396,7 @@ class Trainer:
     def _fail_non_finite(self) -> tuple[str, str]:
         """End the run as failed; the best checkpoint only ever holds a finite epoch's weights."""
         self._write_pending_best()
+        self._warn_divergence("non-finite", "train_loss", self.state.epoch + 1, self.state.step)
         return "failed", (f"{MAX_CONSECUTIVE_NON_FINITE} consecutive steps had a non-finite loss or gradient "
                           f"(last at step {self.state.step}); no update was made at those steps")
 
