@@ -15,12 +15,12 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QHeaderV
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from distill_engine.training.events import DivergenceWarning
+from distill_engine.training.reporting import monitored_name
 
 KEEP = "keep"
 STOP = "stop"
 ROLLBACK = "rollback"
 
-_MONITORED = {"val_loss": "validation loss", "train_loss": "training loss"}
 #: a roll back's learning-rate multiple by rule: a slow rise halves it; a blow-up means it is far too high
 ROLLBACK_FACTORS = {"rising": 0.5, "spike": 0.1, "non-finite": 0.1}
 _FACTOR_WORDS = {0.5: "half", 0.1: "a tenth of"}
@@ -46,7 +46,7 @@ def rollback_sentence(event: DivergenceWarning) -> str:
     if event.best_epoch <= 0:
         return (f"Roll back: there is no checkpoint from before the blow-up, so a new linked run starts "
                 f"from the beginning with {rate}.")
-    what = "validation loss" if event.monitored == "val_loss" else "loss"
+    what = "validation loss" if monitored_name(event.monitored) == "validation loss" else "loss"
     text = (f"Roll back starts a new linked run from the best checkpoint: epoch {event.best_epoch} "
             f"({what} {_loss(event.best_loss)}), with {rate}.")
     if checkpoint_after_blowup(event):
@@ -76,10 +76,10 @@ def streak_rows(event: DivergenceWarning) -> list[tuple[int | None, float, float
 def streak_sentence(event: DivergenceWarning) -> str:
     """e.g. "The validation loss has risen for 5 consecutive epochs (epoch 12 → 17)"."""
     rule = getattr(event, "rule", "rising")
-    what = _MONITORED.get(event.monitored, event.monitored.replace("_", " "))
+    what = monitored_name(event.monitored)
     if rule == "spike":
         loss, reference = event.streak_losses[-1], event.reference_loss
-        where = f"at step {event.step} (epoch {event.epoch})" if event.monitored == "train_loss" \
+        where = f"at step {event.step} (epoch {event.epoch})" if event.per == "step" \
             else f"in epoch {event.epoch}"
         ratio = f"{loss / reference:.3g}×" if reference else "far above"
         return f"The {what} jumped to {_loss(loss)} {where}: {ratio} its recent median of {_loss(reference)}."
@@ -87,7 +87,7 @@ def streak_sentence(event: DivergenceWarning) -> str:
         return (f"The run stopped at step {event.step}: the training loss or its gradient was not finite "
                 "(NaN or infinite) for several consecutive steps.")
     rows = streak_rows(event)
-    what = _MONITORED.get(event.monitored, event.monitored.replace("_", " "))
+    what = monitored_name(event.monitored)
     n = max(len(rows) - 1, 0) or event.patience
     text = f"The {what} has risen for {n} consecutive epoch{'s' if n != 1 else ''}"
     if rows and rows[0][0] is not None and rows[-1][0] is not None:
@@ -100,8 +100,8 @@ def streak_sentence(event: DivergenceWarning) -> str:
 def spike_rows(event: DivergenceWarning) -> list[tuple[str, float, float | None]]:
     """(when, loss, rise) for the recent median and the spiking loss."""
     reference, loss = event.reference_loss, event.streak_losses[-1]
-    per = "steps" if event.monitored == "train_loss" else "epochs"
-    when = f"step {event.step}" if event.monitored == "train_loss" else f"epoch {event.epoch}"
+    per = "steps" if event.per == "step" else "epochs"
+    when = f"step {event.step}" if event.per == "step" else f"epoch {event.epoch}"
     return [(f"median of recent {per}", reference, None), (when, loss, loss - reference)]
 
 
@@ -148,7 +148,7 @@ class DivergenceDialog(QDialog):
         rows = streak_rows(event) if rule == "rising" else spike_rows(event) if rule == "spike" else []
         self.table = QTableWidget(len(rows), 3)
         self.table.setHorizontalHeaderLabels(["Epoch" if rule == "rising" else "When",
-                                              _MONITORED.get(event.monitored, event.monitored).capitalize(),
+                                              monitored_name(event.monitored).capitalize(),
                                               "Rise"])
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)

@@ -127,7 +127,7 @@ def divergence_warning(rule: str, monitored: str, epoch: int, step: int, state, 
     began = spikes.began or ((streak[0][1], 0) if streak and len(streak[0]) > 1 else (epoch, step))
     if spike is not None:
         streak = ((spike.epoch,), (spike.reference, spike.loss))
-    extra = dict(reference_loss=spike.reference, factor=spike.factor) if spike is not None else {}
+    extra = dict(reference_loss=spike.reference, factor=spike.factor, per=spike.per) if spike is not None else {}
     best = state.best_loss
     return DivergenceWarning(
         epoch, step, monitored, detector.patience, *(streak or ((), ())), rule=rule,

@@ -111,7 +111,7 @@ def test_an_error_without_details_offers_no_details_button(qtbot):
 # -- spikes and non-finite failures ----------------------------------------------------------------
 def spike(**overrides):
     fields = dict(epoch=1, step=2, monitored="train_loss", patience=5, streak_epochs=(1,),
-                  streak_losses=(4.66, 1.7e6), rule="spike", reference_loss=4.66, factor=10.0,
+                  streak_losses=(4.66, 1.7e6), rule="spike", per="step", reference_loss=4.66, factor=10.0,
                   began_epoch=1, began_step=2)
     fields.update(overrides)
     return DivergenceWarning(**fields)
