@@ -51,7 +51,7 @@ class TrainingController(QObject):
         if request.config is not None:
             self.contributions.set_loss_config(request.config.loss)
         self.log.append(f"Starting training on {request.corpus_folder or request.resume_run}")
-        self.status.set_state("Loading corpus…")
+        self.status.reset("Loading corpus…")
         worker = self.worker = self.session.start(request)
         worker.history.connect(self._on_history)
         worker.run_started.connect(self._on_run_started)

@@ -39,6 +39,10 @@ VAL_TERMS = ev.term_fields(ev.EpochMetrics, "val")
 VAL_FIELDS = ev.metric_names(ev.EpochMetrics, phase="val")
 
 
+class _StoppedBeforeStart(Exception):
+    """A stop requested while the corpus loads: no run folder is created."""
+
+
 def resolve_device(name: str) -> torch.device:
     """'auto' picks CUDA, then MPS, then CPU."""
     if name == "auto":
@@ -120,11 +124,15 @@ class Trainer:
     def paused(self) -> bool:
         return not self._resume.is_set()
 
+    def _stop_if_asked(self, *_progress) -> None:
+        if self._stop.is_set():
+            raise _StoppedBeforeStart
+
     # -- setup -------------------------------------------------------------------------------------
     def _setup(self) -> None:
         cfg = self.config
         if self.corpus is None:
-            self.corpus = load_corpus(self.corpus_folder, cfg)
+            self.corpus = load_corpus(self.corpus_folder, cfg, progress=self._stop_if_asked)
         corpus = self.corpus
         torch.manual_seed(cfg.seed)
         self.representation = Representation.from_config(cfg)
@@ -178,6 +186,7 @@ class Trainer:
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.log_interval = 1 if self.device.type == "cpu" else cfg.log_interval_steps
 
+        self._stop_if_asked()  # the last moment at which a stop leaves no run behind
         if self.resume_run is not None:
             self.writer = RunWriter.reopen(self.resume_run)
             self.writer.set_meta("total_epochs", cfg.epochs)
@@ -199,7 +208,13 @@ class Trainer:
     # -- the run -----------------------------------------------------------------------------------
     def run(self) -> ev.RunFinished:
         """Train to the configured number of epochs (or until stopped); returns the outcome."""
-        self._setup()
+        try:
+            self._setup()
+        except _StoppedBeforeStart:
+            event = ev.RunFinished(self._stop_status[0], "stopped while the corpus was loading; no run was created",
+                                   "", 0, 0, math.nan, "", 0.0)
+            self._emit("on_run_finished", event)
+            return event
         self._t0 = time.perf_counter()
         self._elapsed_before = self.state.elapsed_seconds
         self._session_start_epoch = self.state.epoch

@@ -87,3 +87,11 @@ def test_resume_keeps_the_spike_rules_history(tmp_path, corpus_dir):
         assert resumed.spikes.steps and resumed.spikes.epochs  # the running medians continue
     finally:
         resumed.writer.close("completed")
+
+
+def test_a_stop_while_the_corpus_loads_creates_no_run(tmp_path, corpus_dir):
+    trainer = Trainer(tiny_config(), corpus_dir, runs_dir=tmp_path / "runs")
+    trainer.request_stop()  # e.g. Stop pressed in the window while the folder is being decoded
+    result = trainer.run()
+    assert result.status == "stopped" and "no run was created" in result.reason and result.run_dir == ""
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
