@@ -22,7 +22,7 @@ from ..bridge.background import BackgroundJobs
 from ..gc_pauses import import_torch_frozen
 
 # Fields of the config that change what load_corpus produces; other edits do not reload.
-_CORPUS_FIELDS = ("representation", "chunk_duration", "validation_fraction", "seed")
+_CORPUS_FIELDS = ("representation", "chunk_duration", "max_file_seconds", "validation_fraction", "seed")
 _RELOAD_DELAY_MS = 400
 
 class _Cancelled(Exception):
