@@ -22,6 +22,7 @@ from .divergence import DivergenceDetector
 from ..errors import CheckpointError
 from ..model.losses import MultiResolutionSTFTLoss, compute_combined_loss, create_stft_loss, kl_divergence, kl_weight_at
 from ..model.vae import SpectrogramVAE
+from ..model.versions import load_model_weights, model_description
 from ..runs.recorder import RunRecorder
 from ..audio.representation import Representation
 from ..runs.reader import open_run
@@ -142,7 +143,7 @@ class Trainer:
         elif self.init_checkpoint is not None:
             checkpoint = load_checkpoint(self.init_checkpoint, map_location=self.device)
         if checkpoint is not None:
-            self.model.load_state_dict(checkpoint.model_state)
+            load_model_weights(self.model, checkpoint)
             if checkpoint.optimizer_state is not None:
                 self.optimizer.load_state_dict(checkpoint.optimizer_state)
             for group in self.optimizer.param_groups:
@@ -355,6 +356,7 @@ class Trainer:
         return dict(
             config=config_to_dict(self.config), metrics=metrics,
             extra={"training_state": self.state.to_dict(), "representation": self.representation.state_dict(),
+                   "model": model_description(self.model),
                    "divergence": self.detector.state_dict(),
                    "callbacks": {str(i): cb.state_dict() for i, cb in enumerate(self.subscribers)}},
             extra_tensors=rng_tensors())
