@@ -84,7 +84,7 @@ def main():
             losses = compute_combined_loss(recon, target, mu, logvar, loss_config, 0.01, stft_loss,
                                            representation=rep, target_audio=audio)
             optimizer.zero_grad(set_to_none=True)
-            losses["total_loss"].backward()
+            losses["total"].backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
         step()  # warm-up
