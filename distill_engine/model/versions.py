@@ -22,8 +22,9 @@ def model_description(model: SpectrogramVAE) -> dict:
             "latent_dim": model.latent_dim, "architecture": asdict(model.architecture)}
 
 
-def load_model_weights(model: SpectrogramVAE, checkpoint) -> None:
-    """Load checkpoint.model_state into model, or raise CheckpointError saying why it cannot."""
+def check_model_version(model: SpectrogramVAE, checkpoint) -> None:
+    """CheckpointError unless the checkpoint's model version can go into this engine's model
+    (whether its tensors then fit is checked by training.checkpoint_fit)."""
     described = (checkpoint.extra or {}).get("model")
     version = described.get("version") if isinstance(described, dict) else 1
     fix = "start a new run, or continue this one with the Distill version that wrote it"
@@ -36,11 +37,3 @@ def load_model_weights(model: SpectrogramVAE, checkpoint) -> None:
         raise CheckpointError(
             f"{checkpoint.path} holds model version {version!r}; this Distill reads model versions 1 "
             f"and {MODEL_VERSION}; upgrade Distill to load it, or {fix}.")
-    try:
-        model.load_state_dict(checkpoint.model_state)
-    except RuntimeError as exc:  # other input size or latent size than this run's
-        first = str(exc).strip().splitlines()
-        raise CheckpointError(
-            f"{checkpoint.path} holds a model of another shape than this run's ({model.n_freq} bins x "
-            f"{model.n_frames} frames, latent {model.latent_dim}): {first[1].strip() if len(first) > 1 else first[0]}; "
-            f"use the config it was trained with, or {fix}.") from None

@@ -63,7 +63,7 @@ def test_a_checkpoint_of_another_input_size_is_refused_without_a_traceback(
         tmp_path, corpus_dir, make_config, full_band_checkpoint):
     trainer = Trainer(make_config(epochs=1), corpus_dir, runs_dir=tmp_path / "runs2",
                       init_checkpoint=full_band_checkpoint.path)  # 129 bins, not 1025
-    with pytest.raises(CheckpointError, match="another shape than this run's"):
+    with pytest.raises(CheckpointError, match="does not fit this run's model"):
         trainer.run()
 
 
