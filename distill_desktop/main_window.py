@@ -6,7 +6,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QTabWidget, QToolBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QDockWidget, QMainWindow, QMessageBox, QTabWidget, QToolBar, QVBoxLayout,
+                               QWidget)
 
 from distill_engine.config.schema import TrainingConfig, config_from_dict, config_to_dict
 from distill_engine.errors import DistillError
@@ -21,6 +22,7 @@ from .panels.loss_plot import LossPlotPanel
 from .panels.status_bar import TrainingStatus
 from .bridge.training_controller import TrainingController
 from .bridge.worker import RunRequest
+from .widgets.audio_player import AudioPlayer
 
 
 class MainWindow(QMainWindow):
@@ -33,7 +35,8 @@ class MainWindow(QMainWindow):
         self.runs_dir = Path(runs_dir) if runs_dir else paths.runs_dir()
         config = self._restored_config()
 
-        self.corpus_panel = CorpusPanel(config)
+        self.player = AudioPlayer(parent=self)      # one clip at a time, for the whole window
+        self.corpus_panel = CorpusPanel(config, player=self.player)
         self.corpus_panel.set_demo_folder(str(paths.demo_corpus_dir()))
         self.config_editor = ConfigEditorPanel(config)
         self.plot_panel = LossPlotPanel()
@@ -57,12 +60,14 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.history_tab, "Runs")
         self.history_tab.resume_requested.connect(self.start_request)
         self.history_tab.browser.runs.folder_added.connect(self._save_run_folders)
-        splitter = QSplitter(Qt.Horizontal)
-        splitter.addWidget(left)
-        splitter.addWidget(self.tabs)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([430, 850])
-        self.setCentralWidget(splitter)
+        # The corpus and config side is a dock a person can hide (toolbar) to give the tabs the width.
+        self.side_dock = QDockWidget("Corpus and config", self, objectName="corpus_and_config")
+        self.side_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
+                                   | QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.side_dock.setWidget(left)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.side_dock)
+        self.resizeDocks([self.side_dock], [420], Qt.Orientation.Horizontal)
+        self.setCentralWidget(self.tabs)
         self.statusBar().addPermanentWidget(self.status, 1)
         self._build_toolbar()
 
@@ -84,7 +89,7 @@ class MainWindow(QMainWindow):
 
     # -- toolbar -----------------------------------------------------------------------------------
     def _build_toolbar(self) -> None:
-        bar = QToolBar("Training", movable=False)
+        bar = QToolBar("Training", movable=False, objectName="training_toolbar")
         bar.setToolButtonStyle(Qt.ToolButtonTextOnly)
         self.addToolBar(bar)
         self.train_action = QAction("▶ Train", self, shortcut=QKeySequence("Ctrl+Return"))
@@ -95,6 +100,12 @@ class MainWindow(QMainWindow):
         self.stop_action.triggered.connect(self.controller.stop)
         for action in (self.train_action, self.pause_action, self.stop_action):
             bar.addAction(action)
+        bar.addSeparator()
+        self.side_action = self.side_dock.toggleViewAction()
+        self.side_action.setText("Corpus && config")
+        self.side_action.setToolTip("Show or hide the corpus and config side (Ctrl+B)")
+        self.side_action.setShortcut(QKeySequence("Ctrl+B"))
+        bar.addAction(self.side_action)
 
     def _update_actions(self, *_args) -> None:
         running = self.controller.is_running()
@@ -156,9 +167,13 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1320, 820)
+        state = self.settings.value("window_state")
+        if state is not None:
+            self.restoreState(state)
 
     def save_settings(self) -> None:
         self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
         self.settings.setValue("corpus", self.corpus_panel.folder() or "")
         config = self.config_editor.config()
         if config is not None:

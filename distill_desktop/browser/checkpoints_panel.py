@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QFontDatabase
-from PySide6.QtWidgets import (QAbstractItemView, QDialog, QFileDialog, QHBoxLayout, QHeaderView,
+from PySide6.QtWidgets import (QAbstractItemView, QDialog, QFileDialog, QHeaderView,
                                QLabel, QMessageBox, QPlainTextEdit, QPushButton, QStyle,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
@@ -27,6 +27,7 @@ from distill_engine.runs.reader import open_run
 from distill_engine.runs.schema import CHECKPOINTS_DIR
 
 from ..models.loss_data import FIELDS
+from ..widgets.flow_layout import FlowLayout
 
 #: the validation total and weighted terms (the plot's validation curves), one column each
 VAL_METRICS = tuple(FIELDS["val"].values())
@@ -89,14 +90,13 @@ class CheckpointsPanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.itemSelectionChanged.connect(self._on_selection)
         self.buttons = {}
-        row = QHBoxLayout()
+        row = FlowLayout()  # the buttons wrap rather than widen the panel
         for label, slot in (("Show config", self.show_config_selected), ("Resume…", self.resume_selected),
                             ("Export…", self.export_selected), ("Delete…", self.delete_selected),
                             ("Refresh", self.reload)):
             button = self.buttons[label] = QPushButton(label)
             button.clicked.connect(lambda _=False, s=slot: s())
             row.addWidget(button)
-        row.addStretch(1)
         self.notice = QLabel("", wordWrap=True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)

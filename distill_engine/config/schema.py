@@ -89,6 +89,8 @@ class TrainingConfig:
     checkpoint_interval_s: float = 60.0
     checkpoints_kept: int = 3
     divergence_patience: int = 5
+    divergence_spike_factor: float = 100.0  # measured: healthy transients reach 11.8x, blow-ups 2e6x (README)
+    divergence_spike_window: int = 50
     log_interval_steps: int = 10
     representation: RepresentationConfig = field(default_factory=RepresentationConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -225,6 +227,8 @@ def render_config_summary(config: TrainingConfig) -> str:
         ("chunk duration", f"{c.chunk_duration} s{chunk_samples}"),
         ("checkpoints", f"every {c.checkpoint_interval_s} s, keep {c.checkpoints_kept}"),
         ("divergence patience", f"{c.divergence_patience} epochs" if c.divergence_patience else "off"),
+        ("divergence spike", f"a loss above {c.divergence_spike_factor}x the median of the last "
+                             f"{c.divergence_spike_window} steps" if c.divergence_spike_factor else "off"),
         ("log interval", f"{c.log_interval_steps} steps"),
         "Representation",
         ("sample rate", f"{rep.sample_rate} Hz"), ("n_fft", rep.n_fft), ("hop length", rep.hop_length),

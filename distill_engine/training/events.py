@@ -11,7 +11,10 @@ StepMetrics         on_step              for every optimizer step, in bursts eve
                                          `log_interval_steps` (CUDA/MPS) or every step (CPU)
 EpochMetrics        on_epoch             after each epoch's validation
 DivergenceWarning   on_divergence        when the monitored epoch loss has risen for `patience`
-                                         consecutive epochs; once per streak
+                                         consecutive epochs (once per streak); at once when a step
+                                         or epoch loss spikes above `divergence_spike_factor` x its
+                                         running median (once per blow-up); and just before a run
+                                         fails on consecutive non-finite steps (rule "non-finite")
 NonFiniteStep       on_non_finite        for each step whose loss or gradient was not finite (that
                                          step made no update)
 CheckpointSaved     on_checkpoint        after a checkpoint file is safely on disk
@@ -135,6 +138,15 @@ class DivergenceWarning:
     patience: int
     streak_epochs: tuple[int, ...]
     streak_losses: tuple[float, ...]  # the monitored loss at the epoch before the streak, then each rise
+    rule: str = "rising"  # "rising" (the streak), "spike" (a loss >> its running median), "non-finite"
+    per: str = "epoch"  # "step" when a step's training loss spiked; else an epoch's monitored loss
+    reference_loss: float = NAN  # spike: the running median the loss was compared with
+    factor: float = NAN  # spike: the configured multiple
+    began_epoch: int = 0  # where the blow-up began (0 = not known)
+    began_step: int = 0
+    best_epoch: int = 0  # the best checkpoint, which a roll back starts from (0 = none yet)
+    best_step: int = 0
+    best_loss: float = NAN
 
 
 @dataclass(frozen=True)
@@ -188,7 +200,7 @@ class Callback:
         """Called after each epoch's validation."""
 
     def on_divergence(self, trainer, event: DivergenceWarning) -> None:
-        """Called when the monitored loss has risen for `patience` consecutive epochs."""
+        """Called when the loss rose for `patience` epochs, spiked, or went non-finite (see `rule`)."""
 
     def on_non_finite(self, trainer, event: NonFiniteStep) -> None:
         """Called for each step skipped because its loss or gradient was not finite."""

@@ -22,7 +22,7 @@ from ..config.schema import TrainingConfig, config_to_dict, load_config, render_
 from ..audio.corpus import Corpus, load_corpus
 from .checkpoint_fit import check_model_fits, check_optimizer_fits, refused_as_checkpoint_error, training_state_from
 from .devices import resolve_device
-from .divergence import DivergenceDetector
+from .divergence import DivergenceDetector, SpikeDetector, divergence_warning
 from ..errors import CheckpointError, RunStoreError
 from ..model.losses import (MultiResolutionSTFTLoss, compute_combined_loss, create_stft_loss, kl_divergence,
                             kl_weight_at, term_weights)
@@ -44,6 +44,10 @@ TRAIN_TERMS = ev.term_fields(ev.EpochMetrics, "train")
 VAL_TERMS = ev.term_fields(ev.EpochMetrics, "val")
 #: every validation-phase epoch field: what _validate returns (NaN without a validation set)
 VAL_FIELDS = ev.metric_names(ev.EpochMetrics, phase="val")
+
+
+class _StoppedBeforeStart(Exception):
+    """A stop requested while the corpus loads: no run folder is created."""
 
 
 def write_failure_reason(exc: Exception) -> str:
@@ -131,11 +135,15 @@ class Trainer:
     def paused(self) -> bool:
         return not self._resume.is_set()
 
+    def _stop_if_asked(self, *_progress) -> None:
+        if self._stop.is_set():
+            raise _StoppedBeforeStart
+
     # -- setup -------------------------------------------------------------------------------------
     def _setup(self) -> None:
         cfg = self.config
         if self.corpus is None:
-            self.corpus = load_corpus(self.corpus_folder, cfg)
+            self.corpus = load_corpus(self.corpus_folder, cfg, progress=self._stop_if_asked)
         corpus = self.corpus
         torch.manual_seed(cfg.seed)
         self.representation = Representation.from_config(cfg)
@@ -148,6 +156,7 @@ class Trainer:
         self.stft_loss = create_stft_loss(cfg.loss, self.device)
         self.distance = MultiResolutionSTFTLoss(*DISTANCE_RESOLUTIONS).to(self.device)
         self.detector = DivergenceDetector(cfg.divergence_patience)
+        self.spikes = SpikeDetector(cfg.divergence_spike_factor, cfg.divergence_spike_window)
 
         checkpoint = None
         if self.resume_run is not None:
@@ -174,6 +183,8 @@ class Trainer:
                 self.representation = rep = Representation.from_state_dict(rep_state)
                 self.detector.load_state_dict(detector_state)
             self.detector.patience = cfg.divergence_patience
+            if "spikes" in checkpoint.extra and self.resume_run is not None:
+                self.spikes.load_state_dict(checkpoint.extra["spikes"])
             for i, cb in enumerate(self.callbacks):  # the subscribers given (not yet the recorder)
                 if str(i) in callback_states:
                     cb.load_state_dict(callback_states[str(i)])
@@ -192,6 +203,7 @@ class Trainer:
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.log_interval = 1 if self.device.type == "cpu" else cfg.log_interval_steps
 
+        self._stop_if_asked()  # the last moment at which a stop leaves no run behind
         if self.resume_run is not None:
             self.writer = RunWriter.reopen(self.resume_run)
             self.writer.set_meta("total_epochs", cfg.epochs)
@@ -217,7 +229,13 @@ class Trainer:
     # -- the run -----------------------------------------------------------------------------------
     def run(self) -> ev.RunFinished:
         """Train to the configured number of epochs (or until stopped); returns the outcome."""
-        self._setup()
+        try:
+            self._setup()
+        except _StoppedBeforeStart:
+            event = ev.RunFinished(self._stop_status[0], "stopped while the corpus was loading; no run was created",
+                                   "", 0, 0, math.nan, "", 0.0)
+            self._emit("on_run_finished", event)
+            return event
         self._t0 = time.perf_counter()
         self._elapsed_before = self.state.elapsed_seconds
         self._session_start_epoch = self.state.epoch
@@ -329,6 +347,9 @@ class Trainer:
                 **dict(zip(names, losses)), epoch=epoch, step=step, total_steps=self.total_steps,
                 kl_weight=kl_weight, learning_rate=lr, step_time_s=per_step, grad_norm=grad_norm, wall_time=now))
             rows.append(row)
+            spike = self.spikes.update_step(epoch, step, losses[list(STEP_TERMS).index("total")])
+            if spike is not None:
+                self._warn_divergence("spike", TRAIN_TERMS["total"], epoch, step, spike=spike)
         return rows
 
     @torch.no_grad()
@@ -375,16 +396,20 @@ class Trainer:
 
         monitored, name = (val_loss, VAL_TERMS["total"]) if val else (train_loss, TRAIN_TERMS["total"])
         streak = self.detector.update(epoch, monitored)
+        spike = self.spikes.update_epoch(epoch, self.state.step, monitored)
         if math.isfinite(monitored) and monitored < self.state.best_loss:
             self.state.best_loss, self.state.best_epoch, self.state.best_step = monitored, epoch, self.state.step
             self._best_snapshot = self._snapshot(event)
         if time.monotonic() - self._last_checkpoint >= cfg.checkpoint_interval_s:
             self._save_checkpoint("interval")
-        if streak is not None:
-            streak_epochs, streak_losses = streak
-            self._emit("on_divergence", ev.DivergenceWarning(
-                epoch=epoch, step=self.state.step, monitored=name, patience=self.detector.patience,
-                streak_epochs=streak_epochs, streak_losses=streak_losses))
+        if spike is not None:
+            self._warn_divergence("spike", name, epoch, self.state.step, spike=spike)
+        elif streak is not None:
+            self._warn_divergence("rising", name, epoch, self.state.step, streak=streak)
+
+    def _warn_divergence(self, rule: str, monitored: str, epoch: int, step: int, streak=None, spike=None) -> None:
+        self._emit("on_divergence", divergence_warning(rule, monitored, epoch, step, self.state, self.detector,
+                                                       self.spikes, streak, spike))
 
     # -- checkpoints -------------------------------------------------------------------------------
     def _checkpoint_payload(self, metrics: dict) -> dict:
@@ -392,7 +417,7 @@ class Trainer:
             config=config_to_dict(self.config), metrics=metrics,
             extra={"training_state": self.state.to_dict(), "representation": self.representation.state_dict(),
                    "model": model_description(self.model),
-                   "divergence": self.detector.state_dict(),
+                   "divergence": self.detector.state_dict(), "spikes": self.spikes.state_dict(),
                    "callbacks": {str(i): cb.state_dict() for i, cb in enumerate(self.subscribers)}},
             extra_tensors=rng_tensors())
 
@@ -423,6 +448,7 @@ class Trainer:
         """End the run as failed; the best checkpoint only ever holds a finite epoch's weights."""
         self.writer.flush(durable=True)
         self._write_pending_best()
+        self._warn_divergence("non-finite", TRAIN_TERMS["total"], self.state.epoch + 1, self.state.step)
         return "failed", (f"{MAX_CONSECUTIVE_NON_FINITE} consecutive steps had a non-finite loss or gradient "
                           f"(last at step {self.state.step}); no update was made at those steps")
 
