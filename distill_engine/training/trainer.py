@@ -26,6 +26,7 @@ from ..errors import CheckpointError, RunStoreError
 from ..model.losses import (MultiResolutionSTFTLoss, compute_combined_loss, create_stft_loss, kl_divergence,
                             kl_weight_at, term_weights)
 from ..model.vae import SpectrogramVAE
+from ..model.versions import check_model_version, model_description
 from ..previews.quality import DISTANCE_RESOLUTIONS
 from ..previews.session import PreviewSession
 from ..runs.recorder import RunRecorder
@@ -167,6 +168,7 @@ class Trainer:
         elif self.init_checkpoint is not None:
             checkpoint = load_checkpoint(self.init_checkpoint, map_location=self.device)
         if checkpoint is not None:
+            check_model_version(self.model, checkpoint)
             check_model_fits(checkpoint, self.model, cfg)
             state = training_state_from(checkpoint)
             with refused_as_checkpoint_error(checkpoint, "optimizer state"):
@@ -420,6 +422,7 @@ class Trainer:
         return dict(
             config=config_to_dict(self.config), metrics=metrics,
             extra={"training_state": self.state.to_dict(), "representation": self.representation.state_dict(),
+                   "model": model_description(self.model),
                    "divergence": self.detector.state_dict(), "spikes": self.spikes.state_dict(),
                    "callbacks": {str(i): cb.state_dict() for i, cb in enumerate(self.subscribers)}},
             extra_tensors={**rng_tensors(), **self.previews.checkpoint_tensors()})
