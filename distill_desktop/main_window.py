@@ -16,11 +16,13 @@ from .browser.history_tab import HistoryTab
 from .panels.config_editor import ConfigEditorPanel
 from .panels.contributions import ContributionPanel
 from .panels.corpus_panel import CorpusPanel
+from .panels.listen_panel import ListenPanel
 from .panels.log_panel import LogPanel
 from .panels.loss_plot import LossPlotPanel
 from .panels.status_bar import TrainingStatus
 from .bridge.training_controller import TrainingController
 from .bridge.worker import RunRequest
+from .widgets.audio_player import AudioPlayer
 
 
 class MainWindow(QMainWindow):
@@ -33,12 +35,14 @@ class MainWindow(QMainWindow):
         self.runs_dir = Path(runs_dir) if runs_dir else paths.runs_dir()
         config = self._restored_config()
 
-        self.corpus_panel = CorpusPanel(config)
+        self.player = AudioPlayer(parent=self)      # one clip at a time, for the whole window
+        self.corpus_panel = CorpusPanel(config, player=self.player)
         self.corpus_panel.set_demo_folder(str(paths.demo_corpus_dir()))
         self.config_editor = ConfigEditorPanel(config)
         self.plot_panel = LossPlotPanel()
         self.contribution_panel = ContributionPanel(config.loss)
         self.log_panel = LogPanel()
+        self.listen_panel = ListenPanel(self.player)
         self.status = TrainingStatus()
         self.controller = TrainingController(self, self.plot_panel, self.contribution_panel, self.log_panel,
                                              self.status, parent=self)
@@ -51,12 +55,19 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.plot_panel, "Loss curves")
         self.tabs.addTab(self.contribution_panel, "Contributions")
+        self.tabs.addTab(self.listen_panel, "Listen")
         self.tabs.addTab(self.log_panel, "Log")
         extra_folders = [f for f in (self.settings.value("run_folders", []) or []) if f]
         self.history_tab = HistoryTab([self.runs_dir, *extra_folders])
         self.tabs.addTab(self.history_tab, "Runs")
         self.history_tab.resume_requested.connect(self.start_request)
         self.history_tab.browser.runs.folder_added.connect(self._save_run_folders)
+        browser = self.history_tab.browser
+        browser.runs.run_opened.connect(self.listen_panel.set_run)
+        browser.runs.follow_requested.connect(lambda run_dir: self.listen_panel.set_run(run_dir, live=True))
+        browser.follower.epochs_added.connect(lambda _rows: self.listen_panel.run_grew(browser.followed))
+        self.controller.run_started.connect(lambda event: self.listen_panel.set_run(event.run_dir, live=True))
+        self.controller.preview.connect(self.listen_panel.preview_added)
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(self.tabs)
@@ -183,6 +194,7 @@ class MainWindow(QMainWindow):
             self.status.set_state("Stopping and writing a checkpoint…")
             self.controller.shutdown()
         self.corpus_panel.shutdown()
+        self.listen_panel.shutdown()
         self.history_tab.shutdown()
         self.save_settings()
         event.accept()
