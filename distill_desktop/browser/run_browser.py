@@ -275,6 +275,7 @@ class RunBrowser(QWidget):
     def shutdown(self) -> None:
         """Stop the follower's thread and wait for a listing in progress (call before closing)."""
         self.stop_following()
+        self.checkpoints.shutdown()
         for thread in list(self._threads):
             thread.wait()
         self.runs.wait()
