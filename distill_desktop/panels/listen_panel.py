@@ -18,12 +18,13 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                               QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget)
+                               QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
 from ..bridge.background_reads import BackgroundReads
 from ..models.audio_clips import AudioClip, shared_levels
 from ..models.previews import ORIGINAL, PreviewRead, format_distance, format_epoch_label, read_previews
 from ..widgets.clip_view import ClipView
+from ..widgets.spectrogram import colour_bar_pixmap
 
 SAMPLE_COLUMNS = 2
 #: PreviewRendered comes once the files are written and their rows queued; the rows are committed
@@ -67,7 +68,8 @@ class ListenPanel(QWidget):
         bar.addWidget(self.title, 1)
         bar.addWidget(self.follow_box)
         self.epoch_list = QListWidget()
-        self.epoch_list.setMaximumWidth(170)
+        self.epoch_list.setFixedWidth(150)
+        self.epoch_list.setToolTip("Preview epochs, newest first: step through them to hear the model change")
         self.epoch_list.currentItemChanged.connect(self._on_epoch_chosen)
         self.content = QWidget()
         self.grid = QGridLayout(self.content)
@@ -79,16 +81,24 @@ class ListenPanel(QWidget):
         self.empty_label = QLabel("", wordWrap=True)
         scroll = QScrollArea(widgetResizable=True)
         scroll.setWidget(self.content)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self.epoch_list)
-        splitter.addWidget(scroll)
-        splitter.setStretchFactor(1, 1)
+        body = QHBoxLayout()
+        body.addWidget(self.epoch_list)
+        body.addWidget(scroll, 1)
         self.status = QLabel("", wordWrap=True)
+        self.scale_low, self.scale_high = QLabel(""), QLabel("")
+        self.scale_bar = QLabel()
+        self.scale_bar.setPixmap(colour_bar_pixmap())
+        self.scale_bar.setToolTip("One colour scale for every spectrogram of the tab: log magnitude in dBFS, "
+                                  "its top at the loudest original")
+        footer = QHBoxLayout()
+        footer.addWidget(self.status, 1)
+        for widget in (self.scale_low, self.scale_bar, self.scale_high):
+            footer.addWidget(widget)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(bar)
-        layout.addWidget(splitter, 1)
-        layout.addWidget(self.status)
+        layout.addLayout(body, 1)
+        layout.addLayout(footer)
         self.clip_rows: list[tuple[ClipView, ClipView, QPushButton]] = []
         self.sample_views: list[ClipView] = []
         self._relayout()                 # the headings and the empty-run note belong to the grid from the start
@@ -253,6 +263,8 @@ class ListenPanel(QWidget):
         low, high = shared_levels([c.spectrogram for c, _ in loaded], anchors)
         for view in self._views():
             view.set_levels(low, high)
+        self.scale_low.setText(f"{low:.0f} dBFS")
+        self.scale_high.setText(f"{high:.0f} dBFS")
         self.empty_label.setVisible(shown is None)
         if read is None:
             self.empty_label.setText("")
@@ -264,7 +276,7 @@ class ListenPanel(QWidget):
         else:
             problems = sum(1 for c in read.clips.values() if not isinstance(c, AudioClip))
             self.status.setText(f"{format_epoch_label(shown.epoch, shown.step)} · {len(clips)} clips, "
-                                f"{len(samples)} samples · colours: {low:.0f} to {high:.0f} dBFS"
+                                f"{len(samples)} samples"
                                 + (f" · {problems} file{'s' if problems != 1 else ''} missing or unreadable"
                                    if problems else ""))
 

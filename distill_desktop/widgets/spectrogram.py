@@ -9,6 +9,17 @@ from PySide6.QtCore import QRectF
 COLORMAP = "inferno"
 
 
+def colour_bar_pixmap(width: int = 160, height: int = 12):
+    """The spectrograms' colour map as a horizontal bar (low dB left), for a legend."""
+    import numpy as np
+    from PySide6.QtGui import QImage, QPixmap
+
+    lut = pg.colormap.get(COLORMAP).getLookupTable(nPts=width, alpha=False).astype(np.uint8)
+    rows = np.ascontiguousarray(np.repeat(lut[np.newaxis, :, :], height, axis=0))
+    image = QImage(rows.data, width, height, 3 * width, QImage.Format.Format_RGB888)
+    return QPixmap.fromImage(image.copy())
+
+
 class SpectrogramView(pg.GraphicsLayoutWidget):
     """One spectrogram; `set_spectrogram(spec)`, `set_levels(low_db, high_db)`, `set_playhead(s)`.
 
@@ -22,10 +33,11 @@ class SpectrogramView(pg.GraphicsLayoutWidget):
         self.setMaximumHeight(int(height * 1.6))
         self.ci.setContentsMargins(2, 2, 6, 2)
         self.box = pg.ViewBox(enableMenu=False, enableMouse=False, defaultPadding=0.0)
-        self.left_axis = pg.AxisItem("left", text="Hz")
-        self.bottom_axis = pg.AxisItem("bottom", text="s")
-        for axis in (self.left_axis, self.bottom_axis):
+        self.left_axis = pg.AxisItem("left")
+        self.bottom_axis = pg.AxisItem("bottom")
+        for axis, label in ((self.left_axis, "Hz"), (self.bottom_axis, "s")):
             axis.enableAutoSIPrefix(False)
+            axis.setLabel(label)
             axis.linkToView(self.box)
         self.ci.addItem(self.left_axis, row=0, col=0)
         self.ci.addItem(self.box, row=0, col=1)
