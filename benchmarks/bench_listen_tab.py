@@ -4,11 +4,13 @@ one paint).
 
 The run is written once into a temporary folder with the layout the engine writes (RunWriter for
 the run store, soundfile for the FLAC files: 4 clips and 4 samples of 1.5 s at 16 kHz per epoch,
-the defaults), then opened --repeat times in a fresh ListenPanel each time. The first open
-(which also builds the panel's cells and imports what it needs) is printed apart from the rest.
-In each round the open tab then steps to an older epoch (read, decode, redraw: what the epoch
-list costs). A 1-epoch run is opened the same way for the ratio: the open should not depend on how many
-epochs the run has.
+the defaults). Each of --repeat rounds (after one warm-up round) times, wall and CPU:
+  first open               a fresh ListenPanel opens the run (the tab's first open in a session:
+                           its 12 cells are built)
+  step to an older epoch   the open tab shows another epoch (read, decode, redraw)
+  open in the open tab     the tab, showing another run, opens this one (a run opened later)
+  first open, 1-epoch run  a fresh panel opens a run with one preview epoch, for the ratio: the
+                           open should not depend on how many epochs the run has.
 
     .venv/bin/python benchmarks/bench_listen_tab.py [--epochs 200] [--repeat 5]
 """
@@ -35,41 +37,48 @@ from distill_desktop.widgets.audio_player import AudioPlayer  # noqa: E402
 from support import make_preview_run  # noqa: E402
 
 
-def open_once(app, player, run_dir, step_to=None, step_times=None, cpu_times=None) -> float:
-    """Seconds from set_run to the filled tab painted once (a new panel, as when the tab is first
-    opened); then, with `step_to`, the seconds to step to that epoch appended to `step_times`."""
-    panel = ListenPanel(player)
-    panel.resize(1300, 760)
-    panel.show()
-    app.processEvents()
+def timed(app, panel, action) -> tuple[float, float]:
+    """(wall s, CPU s of both threads) from `action()` to the tab filled and painted once."""
     loop = QEventLoop()
-    panel.shown.connect(lambda _read: loop.quit())
+    panel.shown.connect(loop.quit)
     QTimer.singleShot(30_000, loop.quit)
     start, cpu = time.perf_counter(), time.process_time()
-    panel.set_run(run_dir)
+    action()
     loop.exec()
     panel.repaint()
     for view in panel._views():
         view.view.viewport().repaint()
-    elapsed = time.perf_counter() - start
-    if cpu_times is not None:
-        cpu_times.append(time.process_time() - cpu)     # both threads: what the open itself costs
+    elapsed = time.perf_counter() - start, time.process_time() - cpu
+    panel.shown.disconnect(loop.quit)
     assert panel.read is not None and panel.read.shown is not None, "the tab did not open"
-    if step_to is not None:
-        loop = QEventLoop()
-        panel.shown.connect(lambda _read: loop.quit())
-        start = time.perf_counter()
-        panel.show_epoch(step_to)
-        loop.exec()
-        for view in panel._views():
-            view.view.viewport().repaint()
-        step_times.append(time.perf_counter() - start)
-        assert panel.shown_epoch() == step_to
+    return elapsed
+
+
+def one_round(app, player, big, small, older_epoch: int) -> dict:
+    """A fresh panel opens `big` (the tab's first open in a session: its cells are built), steps to
+    `older_epoch`, then opens `small` and `big` again (a run opened from the Runs tab later on)."""
+    panel = ListenPanel(player)
+    panel.resize(1300, 760)
+    panel.show()
+    app.processEvents()
+    out = {"first open": timed(app, panel, lambda: panel.set_run(big))}
+    out["step to an older epoch"] = timed(app, panel, lambda: panel.show_epoch(older_epoch))
+    timed(app, panel, lambda: panel.set_run(small))
+    out["open in the open tab"] = timed(app, panel, lambda: panel.set_run(big))
     panel.shutdown()
     panel.close()
     panel.deleteLater()
     app.processEvents()
-    return elapsed
+    fresh_small = ListenPanel(player)
+    fresh_small.resize(1300, 760)
+    fresh_small.show()
+    app.processEvents()
+    out["first open, 1-epoch run"] = timed(app, fresh_small, lambda: fresh_small.set_run(small))
+    fresh_small.shutdown()
+    fresh_small.close()
+    fresh_small.deleteLater()
+    app.processEvents()
+    return out
 
 
 def main() -> int:
@@ -87,21 +96,20 @@ def main() -> int:
                                     seconds=1.5, sample_rate=16000)
         files = sum(1 for _ in (big / "previews").rglob("*.flac"))
         print(f"wrote a run with {args.epochs} preview epochs ({files} files) in {time.perf_counter() - t0:.1f} s")
-        first = open_once(app, player, big)
-        print(f"first open (cold: imports, cells built): {first * 1000:.0f} ms")
-        rounds, steps, cpu = [], [], []
-        for i in range(args.repeat):       # alternate big/small so a busy machine hits both alike
-            rounds.append((open_once(app, player, big, 1 + i, steps, cpu), open_once(app, player, small)))
-        big_times = [b for b, _ in rounds]
-        small_times = [s for _, s in rounds]
-        print(f"open, {args.epochs} epochs: median {statistics.median(big_times) * 1000:.0f} ms "
-              f"(min {min(big_times) * 1000:.0f}, max {max(big_times) * 1000:.0f}) over {args.repeat}")
-        print(f"  CPU time of those opens (GUI + reading thread): median {statistics.median(cpu) * 1000:.0f} ms; "
-              f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-        print(f"open, 1 epoch:    median {statistics.median(small_times) * 1000:.0f} ms")
-        print(f"step to another epoch in the open tab, {args.epochs} epochs: median "
-              f"{statistics.median(steps) * 1000:.0f} ms")
-        print(f"ratio {args.epochs} epochs / 1 epoch: {statistics.median(big_times) / statistics.median(small_times):.2f}")
+        one_round(app, player, big, small, 1)          # imports, first paint of pyqtgraph items
+        rounds = [one_round(app, player, big, small, 1 + i) for i in range(args.repeat)]
+        load = os.getloadavg()[0]
+        for name in rounds[0]:
+            walls = [r[name][0] for r in rounds]
+            cpus = [r[name][1] for r in rounds]
+            print(f"{name:<26} wall median {statistics.median(walls) * 1000:5.0f} ms "
+                  f"(min {min(walls) * 1000:4.0f}, max {max(walls) * 1000:4.0f})   "
+                  f"CPU median {statistics.median(cpus) * 1000:4.0f} ms")
+        ratio = (statistics.median(r["first open"][0] for r in rounds)
+                 / statistics.median(r["first open, 1-epoch run"][0] for r in rounds))
+        print(f"first open, {args.epochs} epochs / 1 epoch (wall): {ratio:.2f}")
+        print(f"{args.repeat} rounds; load average {load:.1f} on {os.cpu_count()} cores while measuring "
+              f"(wall times on a shared machine are inflated; CPU is GUI + reading thread)")
     return 0
 
 

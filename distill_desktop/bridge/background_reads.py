@@ -1,7 +1,7 @@
 """BackgroundReads: short reads (a run's preview index, one epoch's audio files) on a private
 thread pool, their results delivered on the GUI thread.
 
-Each `submit` gets a new generation number; `done(generation, result)` or `failed(generation,
+Each `submit` gets a new generation number and drops the requests not yet started; `done(generation, result)` or `failed(generation,
 message)` carries it back, so a view drops the answer to a request it has since replaced. An
 exception from the function is a bug, not bad input (read functions turn bad files into values),
 so `failed` carries the traceback. `shutdown()` waits for what runs (call it before the window
@@ -41,7 +41,10 @@ class BackgroundReads(QObject):
         self.generation = 0
 
     def submit(self, fn, *args) -> int:
-        """Run fn(*args) off the GUI thread; returns the request's generation."""
+        """Run fn(*args) off the GUI thread; returns the request's generation. Requests still
+        queued are dropped: only the newest one's answer would be used (holding an arrow key on
+        the epoch list queues one per row)."""
+        self.pool.clear()
         self.generation += 1
         self.pool.start(_Job(self, self.generation, fn, args))
         return self.generation
