@@ -6,7 +6,9 @@ Usage: python scripts/screenshot.py OUTPUT.png [--epochs-before-shot N]
        python scripts/screenshot.py docs/listen.png --listen-after N [--size 1320x820]
 With --listen-after the run writes a preview every few seconds; once N preview epochs are written
 the Listen tab is shown (the newest epoch comes up by itself), the first reconstruction is played
-when an audio output exists (its playhead is drawn) and the window is grabbed.
+when an audio output exists (its playhead is drawn) and the window is grabbed. So that a busy
+machine still shows several epochs within minutes, the previews' share of training time is not
+capped for the shot (distill_engine.previews.session.COST_BUDGET; the app keeps it at 3 %).
 """
 import argparse
 import os
@@ -38,6 +40,9 @@ def main() -> int:
     config = TrainingConfig(epochs=120, batch_size=8, chunk_duration=0.5, device="cpu")
     if args.listen_after:
         config.epochs, config.preview_interval_s = 400, 3.0    # previews every few seconds
+        from distill_engine.previews import session
+
+        session.COST_BUDGET = 1.0
     window.config_editor.set_config(config)
     window.resize(*(int(v) for v in args.size.split("x")))
     window.plot_panel.set_log_y(True)  # the unweighted KL is 10-100x the other terms

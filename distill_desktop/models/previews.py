@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from .audio_clips import format_dbfs, read_clip
+
 ORIGINAL, RECONSTRUCTION, SAMPLE = "original", "reconstruction", "sample"
 KINDS = (ORIGINAL, RECONSTRUCTION, SAMPLE)
 
@@ -103,9 +105,14 @@ def epochs_newest_first(epochs) -> list[int]:
     return sorted({int(e) for e in epochs}, reverse=True)
 
 
-def format_distance(value: float | None) -> str:
-    """"distance 1.63" or "" when there is none (an original, or a figure not stored)."""
-    return "" if value is None else f"distance {value:.3g}"
+def format_figures(cell: PreviewCell) -> str:
+    """What the tab writes beside a cell: its stored distance and level, e.g. "distance 1.63 ·
+    -24.1 dBFS" (an original has no distance; a figure not stored is left out). The level makes
+    a silent reconstruction or sample plain even where its spectrogram is just dark."""
+    parts = [] if cell.distance is None else [f"distance {cell.distance:.3g}"]
+    if cell.rms is not None:
+        parts.append(("RMS " if cell.distance is None else "") + format_dbfs(cell.rms))
+    return " · ".join(parts)
 
 
 def format_epoch_label(epoch: int, step: int | None = None) -> str:
@@ -132,7 +139,6 @@ def read_previews(run_dir, epoch: int | None = None) -> PreviewRead:
     from distill_engine.errors import DistillError
     from distill_engine.runs.reader import open_run
 
-    from .audio_clips import read_clip
 
     run_dir = Path(run_dir)
     try:

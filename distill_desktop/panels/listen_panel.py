@@ -22,11 +22,12 @@ from PySide6.QtWidgets import (QCheckBox, QGridLayout, QHBoxLayout, QLabel, QLis
 
 from ..bridge.background_reads import BackgroundReads
 from ..models.audio_clips import AudioClip, shared_levels
-from ..models.previews import ORIGINAL, PreviewRead, format_distance, format_epoch_label, read_previews
+from ..models.previews import ORIGINAL, PreviewRead, format_epoch_label, format_figures, read_previews
 from ..widgets.clip_view import ClipView
 from ..widgets.spectrogram import colour_bar_pixmap
 
 SAMPLE_COLUMNS = 2
+CELL_HEIGHT = 120
 #: PreviewRendered comes once the files are written and their rows queued; the rows are committed
 #: moments later, so an epoch not yet in the store is looked for again this often, this many times.
 RETRY_MS, RETRIES = 250, 40
@@ -282,7 +283,7 @@ class ListenPanel(QWidget):
 
     def _fill(self, view: ClipView, cell, read, epoch: int, loaded: list) -> None:
         clip = read.clips.get(cell.key)
-        view.set_title(cell.title, format_distance(cell.distance))
+        view.set_title(cell.title, format_figures(cell))
         key = f"{read.run_dir}|{epoch if cell.kind != ORIGINAL else 0}|{cell.key}"
         view.set_clip(clip, key)
         if isinstance(clip, AudioClip):
@@ -293,7 +294,7 @@ class ListenPanel(QWidget):
             return
         while len(self.clip_rows) < n_clips:
             r = len(self.clip_rows)
-            original, recon = ClipView(self.player), ClipView(self.player)
+            original, recon = ClipView(self.player, height=CELL_HEIGHT), ClipView(self.player, height=CELL_HEIGHT)
             ab = QPushButton("A/B ⇄")
             ab.setToolTip(AB_TIP)
             ab.clicked.connect(lambda _=False, row=r: self.switch_ab(row))
@@ -302,7 +303,7 @@ class ListenPanel(QWidget):
                 view.export_failed.connect(self.status.setText)
             self.clip_rows.append((original, recon, ab))
         while len(self.sample_views) < n_samples:
-            view = ClipView(self.player)
+            view = ClipView(self.player, height=CELL_HEIGHT)
             view.exported.connect(lambda path: self.status.setText(f"Exported {path}"))
             view.export_failed.connect(self.status.setText)
             self.sample_views.append(view)

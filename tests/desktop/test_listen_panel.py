@@ -37,7 +37,7 @@ def test_newest_epoch_rows_side_by_side_then_samples(qtbot, panel, tmp_path):
     assert panel.epochs() == [3, 2, 1] and panel.shown_epoch() == 3
     (original, recon, ab), second = panel.clip_rows[0], panel.clip_rows[1]
     assert original.title.text() == "Clip 1 · original" and recon.title.text() == "Clip 1 · reconstruction"
-    assert recon.figures.text() == "distance 0.333"
+    assert recon.figures.text().startswith("distance 0.333 · ") and recon.figures.text().endswith(" dBFS")
     assert original.clip.path == files[(0, "original", 0)] and recon.clip.path == files[(3, "reconstruction", 0)]
     assert original.y() == recon.y() and original.x() < recon.x()            # side by side
     samples = [v for v in panel.sample_views if v.isVisible()]

@@ -14,6 +14,7 @@ from distill_desktop.bridge.worker import RunRequest
 from distill_engine import load_checkpoint
 from distill_engine.training import trainer as trainer_module
 from distill_engine.runs.reader import list_runs, open_run
+from support import make_preview_run
 
 TIMEOUT = 60_000
 
@@ -245,7 +246,7 @@ def test_continuing_a_run_shows_its_earlier_steps_under_the_new_ones(ready_windo
 
 # -- the Listen tab --------------------------------------------------------------------------
 def test_each_new_preview_appears_while_training_without_a_click(ready_window, qtbot):
-    window = ready_window(epochs=3, preview_interval_s=1e-6)     # a preview at every epoch end
+    window = ready_window(epochs=2, preview_interval_s=1e-6)     # a preview at every epoch end
     listen = window.listen_panel
     window.tabs.setCurrentWidget(listen)
     shown_epochs = []
@@ -256,8 +257,8 @@ def test_each_new_preview_appears_while_training_without_a_click(ready_window, q
     assert result.status == "completed"
     with open_run(result.run_dir) as run:
         stored = sorted(run.preview_epochs(), reverse=True)
-    assert stored == [3, 2, 1]
-    qtbot.waitUntil(lambda: listen.epochs() == stored and listen.shown_epoch() == 3, timeout=TIMEOUT)
+    assert stored == [2, 1]
+    qtbot.waitUntil(lambda: listen.epochs() == stored and listen.shown_epoch() == 2, timeout=TIMEOUT)
     assert listen.run_dir == Path(result.run_dir)
     assert [e for e in shown_epochs if e is not None] == sorted(set(e for e in shown_epochs if e is not None))
     rows = [row for row in listen.clip_rows if not row[0].isHidden()]   # the tab itself is behind the plots
@@ -268,13 +269,10 @@ def test_each_new_preview_appears_while_training_without_a_click(ready_window, q
             assert not view.play_button.isEnabled() and view.play_button.toolTip() == view.player.unavailable_reason
 
 
-def test_a_run_opened_from_the_runs_tab_shows_its_previews(ready_window, qtbot):
-    window = ready_window(epochs=2, preview_interval_s=1e-6)
-    with qtbot.waitSignal(window.controller.run_finished, timeout=TIMEOUT) as finished:
-        window.train_action.trigger()
-    run_dir = Path(finished.args[0].run_dir)
-    window.listen_panel.set_run(None)
+def test_a_run_opened_from_the_runs_tab_shows_its_previews(make_main_window, qtbot, tmp_path):
+    window = make_main_window()
+    run_dir, _ = make_preview_run(tmp_path / "runs", [1, 2, 5])
     with qtbot.waitSignal(window.listen_panel.shown, timeout=TIMEOUT):
         window.history_tab.browser.runs.run_opened.emit(str(run_dir))
-    assert window.listen_panel.run_dir == run_dir and window.listen_panel.epochs() == [2, 1]
+    assert window.listen_panel.run_dir == run_dir and window.listen_panel.epochs() == [5, 2, 1]
     assert "(training)" not in window.listen_panel.title.text()

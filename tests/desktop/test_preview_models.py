@@ -13,7 +13,7 @@ import soundfile as sf
 from distill_desktop.models.audio_clips import (DYNAMIC_RANGE_DB, MAX_FRAMES, MISSING, UNREADABLE, AudioClip,
                                                 ClipProblem, log_spectrogram, read_clip, shared_levels)
 from distill_desktop.models.previews import (ORIGINAL, RECONSTRUCTION, SAMPLE, arrange_epoch,
-                                             epochs_newest_first, format_distance)
+                                             epochs_newest_first, format_figures)
 
 PLUCKS = sorted(glob.glob("/root/.pyenv/versions/*/lib/python3.*/test/audiodata/pluck-pcm16.wav"))
 
@@ -44,7 +44,8 @@ def test_one_epoch_becomes_clip_rows_then_samples(tmp_path):
     assert [s.path.name for s in shown.samples] == ["s0.flac"]
     assert [c.title for c in shown.cells()] == ["Clip 1 · original", "Clip 1 · reconstruction",
                                                "Clip 2 · original", "Clip 2 · reconstruction", "Sample 1"]
-    assert format_distance(1.25) == "distance 1.25" and format_distance(None) == ""
+    assert format_figures(shown.clips[0].reconstruction) == "distance 1.25 · -20.0 dBFS"
+    assert format_figures(shown.clips[0].original) == "RMS -20.0 dBFS"
 
 
 def test_a_reconstruction_without_its_original_still_gets_a_row(tmp_path):
