@@ -172,3 +172,29 @@ def test_ab_switches_to_the_other_side_at_the_same_position_on_a_real_output(qtb
         panel.player.stop()
     finally:
         panel.shutdown()
+
+
+def test_a_run_followed_from_the_runs_tab_shows_new_previews_as_its_rows_come(qtbot, panel, tmp_path):
+    run_dir, _ = make_preview_run(tmp_path / "runs", [1])
+    other, _ = make_preview_run(tmp_path / "runs", [1], name="other")
+    open_and_wait(qtbot, panel, run_dir, live=True)
+    write_preview_files(run_dir, [2])
+    generation = panel.reads.generation
+    panel.run_grew(other)                      # rows of another run: nothing to read
+    assert panel.reads.generation == generation
+    with qtbot.waitSignal(panel.shown):
+        panel.run_grew(run_dir)
+    assert panel.epochs() == [2, 1] and panel.shown_epoch() == 2
+
+
+def test_a_preview_announced_before_its_rows_are_committed_is_looked_for_again(qtbot, panel, tmp_path):
+    from distill_engine.training.events import PreviewRendered
+
+    run_dir, _ = make_preview_run(tmp_path / "runs", [1])
+    open_and_wait(qtbot, panel, run_dir, live=True)
+    panel.preview_added(PreviewRendered(epoch=2, step=20, files=()))    # rows not there yet
+    qtbot.waitUntil(lambda: panel._retries >= 2, timeout=10_000)
+    assert panel.shown_epoch() == 1
+    write_preview_files(run_dir, [2])                                   # the writer commits them
+    qtbot.waitUntil(lambda: panel.shown_epoch() == 2, timeout=10_000)
+    assert panel._awaited is None and panel.epochs() == [2, 1]
