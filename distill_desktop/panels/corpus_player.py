@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QDialog, QLabel, QListWidget, QListWidgetItem, QSplitter, QVBoxLayout
 
-from ..bridge.background_reads import BackgroundReads
+from ..bridge.background import BackgroundJobs
 from ..models.audio_clips import AudioClip, format_dbfs, read_clip, shared_levels
 from ..widgets.clip_view import ClipView
 
@@ -27,9 +27,7 @@ class CorpusPlayer(QDialog):
         self.setWindowTitle("Corpus files")
         self.setModal(False)
         self.player = player
-        self.reads = BackgroundReads(self)
-        self.reads.done.connect(self._on_read)
-        self.reads.failed.connect(lambda _g, message: self.heading.setText(message.splitlines()[0]))
+        self.jobs = BackgroundJobs()
         self.heading = QLabel("")
         self.files = QListWidget()
         self.files.currentItemChanged.connect(self._on_chosen)
@@ -74,15 +72,14 @@ class CorpusPlayer(QDialog):
         """Decode `path` off the GUI thread and show it."""
         self.clip_view.set_title(Path(path).name)
         self.clip_view.set_clip(None, key="")
-        self.reads.submit(read_clip, Path(path))
+        self.jobs.start(_read_clip_job, Path(path), on_result=self._on_read,
+                        on_error=lambda exc, _details: self.heading.setText(f"Cannot read the file: {exc}"))
 
     def _on_chosen(self, item, _previous=None) -> None:
         if item is not None:
             self.show_file(item.data(Qt.ItemDataRole.UserRole))
 
-    def _on_read(self, generation: int, clip) -> None:
-        if not self.reads.is_current(generation):
-            return
+    def _on_read(self, clip) -> None:
         if isinstance(clip, AudioClip):
             self.clip_view.set_title(clip.path.name, f"{clip.sample_rate} Hz · {clip.duration_s:.2f} s · "
                                                      f"RMS {format_dbfs(clip.rms)}")
@@ -91,9 +88,14 @@ class CorpusPlayer(QDialog):
         self.shown.emit(str(clip.path))
 
     def shutdown(self) -> None:
-        self.reads.shutdown()
+        self.jobs.cancel()
+        self.jobs.wait()
         self.clip_view.shutdown()
 
     def closeEvent(self, event) -> None:
         self.clip_view.shutdown()
         super().closeEvent(event)
+
+
+def _read_clip_job(_job, path):
+    return read_clip(path)

@@ -8,7 +8,7 @@ live=True)` and `preview_added()` on each PreviewRendered) the newest epoch is s
 while "Show the newest" is ticked; choosing an older epoch unticks it. A new epoch that arrives
 while a clip of this tab plays is shown when the clip ends, so playback is never cut off.
 
-Only the epoch on screen is read, off the GUI thread (BackgroundReads + models.previews): a run
+Only the epoch on screen is read, off the GUI thread (bridge.background + models.previews; a newer request supersedes an older one): a run
 with hundreds of preview epochs opens as fast as one with one. A file deleted or damaged since it
 was written shows "missing" or "unreadable" in its cell; the rest of the tab works.
 """
@@ -20,7 +20,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
                                QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
-from ..bridge.background_reads import BackgroundReads
+from ..bridge.background import BackgroundJobs
 from ..models.audio_clips import AudioClip, shared_levels
 from ..models.previews import ORIGINAL, PreviewRead, format_epoch_label, format_figures, read_previews
 from ..widgets.clip_view import ClipView
@@ -51,9 +51,7 @@ class ListenPanel(QWidget):
         self._retries = 0
         self._retry = QTimer(self, singleShot=True, interval=RETRY_MS)
         self._retry.timeout.connect(self._read_again)
-        self.reads = BackgroundReads(self)
-        self.reads.done.connect(self._on_read)
-        self.reads.failed.connect(self._on_read_failed)
+        self.jobs = BackgroundJobs()
         self.player.stopped.connect(self._on_player_stopped)
         self.player.failed.connect(lambda _key, reason: self.status.setText(f"Cannot play: {reason}"))
         self._build()
@@ -122,7 +120,7 @@ class ListenPanel(QWidget):
             self.title.setText(NO_RUN)
             return
         self.title.setText(f"{self.run_dir.name}{' (training)' if live else ''}: reading previews…")
-        self.reads.submit(read_previews, self.run_dir, None)
+        self._read(self.run_dir, None)
 
     def preview_added(self, event=None) -> None:
         """A new preview epoch was written for the shown run (PreviewRendered, or None when only
@@ -145,14 +143,14 @@ class ListenPanel(QWidget):
             return
         if self.follow_box.isChecked() and self._our_clip_plays():
             self._pending_newest = True
-            self.reads.submit(read_previews, self.run_dir, self.shown_epoch())
+            self._read(self.run_dir, self.shown_epoch())
             return
-        self.reads.submit(read_previews, self.run_dir, None if self.follow_box.isChecked() else self.shown_epoch())
+        self._read(self.run_dir, None if self.follow_box.isChecked() else self.shown_epoch())
 
     def show_epoch(self, epoch: int) -> None:
         """Show preview epoch `epoch` of the current run."""
         if self.run_dir is not None:
-            self.reads.submit(read_previews, self.run_dir, int(epoch))
+            self._read(self.run_dir, int(epoch))
 
     def shown_epoch(self) -> int | None:
         return self.read.shown.epoch if self.read is not None and self.read.shown is not None else None
@@ -161,9 +159,13 @@ class ListenPanel(QWidget):
         """The epochs listed, in list order (newest first)."""
         return [self.epoch_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.epoch_list.count())]
 
+    def _read(self, run_dir, epoch) -> None:
+        """Read `epoch` (None: the newest) of `run_dir` off the GUI thread; supersedes a read in progress."""
+        self.jobs.start(_read_job, run_dir, epoch, on_result=self._on_read, on_error=self._on_read_failed)
+
     # -- reads come back -----------------------------------------------------------------------
-    def _on_read(self, generation: int, read: PreviewRead) -> None:
-        if not self.reads.is_current(generation) or self.run_dir is None or read.run_dir != self.run_dir:
+    def _on_read(self, read: PreviewRead) -> None:
+        if self.run_dir is None or read.run_dir != self.run_dir:
             return
         if read.problem:
             self._show(None)
@@ -191,10 +193,9 @@ class ListenPanel(QWidget):
                                 f"run store")
             self._awaited = None
 
-    def _on_read_failed(self, generation: int, message: str) -> None:
-        if self.reads.is_current(generation):
-            self.status.setText(f"Reading the previews failed: {message.splitlines()[0]}")
-            self.status.setToolTip(message)
+    def _on_read_failed(self, exc: Exception, details: str) -> None:
+        self.status.setText(f"Reading the previews failed: {type(exc).__name__}: {exc}")
+        self.status.setToolTip(details)
 
     def _fill_epoch_list(self, read: PreviewRead) -> None:
         self.epoch_list.blockSignals(True)
@@ -233,7 +234,7 @@ class ListenPanel(QWidget):
         if self._pending_newest and not self._our_clip_plays():
             self._pending_newest = False
             if self.follow_box.isChecked() and self.run_dir is not None:
-                self.reads.submit(read_previews, self.run_dir, None)
+                self._read(self.run_dir, None)
 
     # -- drawing -------------------------------------------------------------------------------
     def _views(self) -> list[ClipView]:
@@ -361,6 +362,11 @@ class ListenPanel(QWidget):
     def shutdown(self) -> None:
         """Wait for reads in progress and stop playback (call before the window closes)."""
         self._retry.stop()
-        self.reads.shutdown()
+        self.jobs.cancel()
+        self.jobs.wait()
         for view in self._views():
             view.shutdown()
+
+
+def _read_job(_job, run_dir, epoch) -> PreviewRead:
+    return read_previews(run_dir, epoch)

@@ -179,9 +179,9 @@ def test_a_run_followed_from_the_runs_tab_shows_new_previews_as_its_rows_come(qt
     other, _ = make_preview_run(tmp_path / "runs", [1], name="other")
     open_and_wait(qtbot, panel, run_dir, live=True)
     write_preview_files(run_dir, [2])
-    generation = panel.reads.generation
+    job = panel.jobs.current
     panel.run_grew(other)                      # rows of another run: nothing to read
-    assert panel.reads.generation == generation
+    assert panel.jobs.current is job
     with qtbot.waitSignal(panel.shown):
         panel.run_grew(run_dir)
     assert panel.epochs() == [2, 1] and panel.shown_epoch() == 2
