@@ -19,12 +19,13 @@ def write_corpus(folder, n_files=6, seconds=1.0, sample_rate=8000, seed=0):
 
 
 def tiny_config(**overrides):
-    """A config small enough that a few epochs train in about a second on a laptop CPU."""
+    """A config small enough that a few epochs train in about a second on a laptop CPU (audio
+    previews off: tests of previews turn them on)."""
     from distill_engine import TrainingConfig
     from distill_engine.config.schema import RepresentationConfig
 
     config = TrainingConfig(epochs=3, batch_size=4, latent_dim=8, chunk_duration=0.5, device="cpu",
-                            validation_fraction=0.3, checkpoint_interval_s=0.0,
+                            validation_fraction=0.3, checkpoint_interval_s=0.0, preview_interval_s=0.0,
                             representation=RepresentationConfig(sample_rate=8000, n_fft=256, hop_length=64))
     for key, value in overrides.items():
         setattr(config, key, value)

@@ -89,6 +89,9 @@ class TrainingConfig:
     checkpoints_kept: int = 3
     divergence_patience: int = 5
     log_interval_steps: int = 10
+    #: Audio previews at the end of an epoch once this many seconds have passed since the last
+    #: one, and always at the end of training; 0 turns previews off.
+    preview_interval_s: float = 30.0
     representation: RepresentationConfig = field(default_factory=RepresentationConfig)
     loss: LossConfig = field(default_factory=LossConfig)
 
@@ -214,6 +217,7 @@ def render_config_summary(config: TrainingConfig) -> str:
         ("checkpoints", f"every {c.checkpoint_interval_s} s, keep {c.checkpoints_kept}"),
         ("divergence patience", f"{c.divergence_patience} epochs" if c.divergence_patience else "off"),
         ("log interval", f"{c.log_interval_steps} steps"),
+        ("previews", _previews_text(c.preview_interval_s)),
         "Representation",
         ("sample rate", f"{rep.sample_rate} Hz"), ("n_fft", rep.n_fft), ("hop length", rep.hop_length),
         "Loss",
@@ -233,6 +237,12 @@ def render_config_summary(config: TrainingConfig) -> str:
     width = max(len(r[0]) for r in rows if isinstance(r, tuple))
     lines = [r if isinstance(r, str) else f"  {r[0]:<{width}}  {r[1]}" for r in rows]
     return "\n".join(lines)
+
+
+def _previews_text(interval) -> str:
+    if not isinstance(interval, (int, float)):
+        return str(interval)
+    return "off" if interval == 0 else f"at epoch ends {interval:g} s apart, and at the end"
 
 
 def _zip_longest(*lists: Any) -> list[tuple[Any, ...]]:

@@ -212,6 +212,7 @@ _RULES: dict[str, Rule] = {
     "checkpoints_kept": _AT_LEAST_1,
     "divergence_patience": _NON_NEGATIVE,
     "log_interval_steps": _AT_LEAST_1,
+    "preview_interval_s": _NON_NEGATIVE,
     "representation.sample_rate": _range(4000, 192000),
     "representation.n_fft": _power_of_two,
     "representation.hop_length": _AT_LEAST_1,

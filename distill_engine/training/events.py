@@ -15,6 +15,11 @@ DivergenceWarning   on_divergence        when the monitored epoch loss has risen
 NonFiniteStep       on_non_finite        for each step whose loss or gradient was not finite (that
                                          step made no update)
 CheckpointSaved     on_checkpoint        after a checkpoint file is safely on disk
+PreviewRendered     on_preview           after an epoch's audio previews are written and their rows
+                                         queued (before that epoch's EpochMetrics, which carries
+                                         the sample-quality figures)
+PreviewFailed       on_preview_failed    when previews could not be rendered or written (disk
+                                         full, permissions); training goes on
 RunFinished         on_run_finished      once, last, whatever the outcome
 
 The metric schema: StepMetrics and EpochMetrics are the one list of metric names and their order.
@@ -125,6 +130,11 @@ class EpochMetrics:
     kl_weight: float = metric("schedule", weight_of="kl")
     skipped_steps: int = metric("progress")
     wall_time: float = metric("key", unit="s")
+    # sample quality of the epoch's audio previews (distill_engine.previews.quality); NaN on
+    # epochs without a preview
+    sample_fidelity: float = metric("measure", phase="val")
+    sample_coverage: float = metric("measure", phase="val")
+    sample_loudness_db: float = metric("measure", phase="val")
 
 
 @dataclass(frozen=True)
@@ -152,6 +162,20 @@ class CheckpointSaved:
     path: str
     is_best: bool
     reason: str  # "interval", "stop", "end", "best"
+
+
+@dataclass(frozen=True)
+class PreviewRendered:
+    epoch: int
+    step: int
+    files: tuple[str, ...]  # paths relative to the run folder, in the order written
+
+
+@dataclass(frozen=True)
+class PreviewFailed:
+    epoch: int
+    step: int
+    reason: str  # names the file or step that failed and the error
 
 
 @dataclass(frozen=True)
@@ -195,6 +219,12 @@ class Callback:
 
     def on_checkpoint(self, trainer, event: CheckpointSaved) -> None:
         """Called after a checkpoint is written."""
+
+    def on_preview(self, trainer, event: PreviewRendered) -> None:
+        """Called after an epoch's audio previews are written."""
+
+    def on_preview_failed(self, trainer, event: PreviewFailed) -> None:
+        """Called when an epoch's previews could not be rendered or written."""
 
     def on_run_finished(self, trainer, event: RunFinished) -> None:
         """Called once at the very end, whatever the outcome."""

@@ -23,6 +23,8 @@ from ..errors import CheckpointError
 from ..model.losses import (MultiResolutionSTFTLoss, compute_combined_loss, create_stft_loss, kl_divergence,
                             kl_weight_at, term_weights)
 from ..model.vae import SpectrogramVAE
+from ..previews.quality import DISTANCE_RESOLUTIONS
+from ..previews.session import PreviewSession
 from ..runs.recorder import RunRecorder
 from ..audio.representation import Representation
 from ..runs.reader import open_run
@@ -30,7 +32,6 @@ from ..runs.writer import RunWriter, create_run, default_runs_dir
 from .state import SnapshotBuffers, TrainingState, restore_rng, rng_tensors, unpack_extra
 
 MAX_CONSECUTIVE_NON_FINITE = 3
-DISTANCE_RESOLUTIONS = ((512, 1024, 2048), (128, 256, 512), (512, 1024, 2048))
 #: {loss term: metric field} per step, per epoch (training means) and per epoch (validation)
 STEP_TERMS = ev.term_fields(ev.StepMetrics)
 TRAIN_TERMS = ev.term_fields(ev.EpochMetrics, "train")
@@ -185,6 +186,11 @@ class Trainer:
         self.run_dir = Path(self.writer.run_dir)
         save_config(cfg, self.run_dir / "config.toml")
         self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", cfg.checkpoints_kept)
+        self.previews = PreviewSession(
+            self.run_dir, interval_s=cfg.preview_interval_s, seed=cfg.seed, model=self.model, representation=rep,
+            train=(self.train_rep, self.train_audio), val=(self.val_rep, self.val_audio),
+            clip_candidates=(corpus.val_files or corpus.train_files, {u.path: u.n_chunks for u in corpus.report.used}),
+            sample_rate=corpus.sample_rate, writer=self.writer, emit=self._emit)
         self.subscribers = list(self.callbacks)  # their states go into checkpoints, by position
         self.callbacks.insert(0, RunRecorder(self.writer))
 
@@ -342,7 +348,8 @@ class Trainer:
         self.state.elapsed_seconds = elapsed
         epochs_this_session = max(epoch - self._session_start_epoch, 1)
         eta = (elapsed - self._elapsed_before) / epochs_this_session * (cfg.epochs - epoch)
-        event = ev.EpochMetrics(**{**train, **validation, **dict(
+        quality = self.previews.at_epoch_end(epoch, self.state.step, last=epoch >= cfg.epochs or self._stop.is_set())
+        event = ev.EpochMetrics(**{**train, **validation, **quality, **dict(
             epoch=epoch, total_epochs=cfg.epochs, step=self.state.step, overfitting_gap=val_loss - train_loss,
             learning_rate=self.optimizer.param_groups[0]["lr"], eta_seconds=eta, elapsed_seconds=elapsed,
             kl_weight=kl_weight, skipped_steps=len(rows) - len(finite_rows), wall_time=time.time())})
@@ -368,7 +375,7 @@ class Trainer:
             extra={"training_state": self.state.to_dict(), "representation": self.representation.state_dict(),
                    "divergence": self.detector.state_dict(),
                    "callbacks": {str(i): cb.state_dict() for i, cb in enumerate(self.subscribers)}},
-            extra_tensors=rng_tensors())
+            extra_tensors={**rng_tensors(), **self.previews.checkpoint_tensors()})
 
     def _snapshot(self, event: ev.EpochMetrics) -> dict:
         """A copy of the current weights and optimizer state, written as best.safetensors later."""

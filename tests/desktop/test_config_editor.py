@@ -228,3 +228,16 @@ def test_set_config_shows_a_given_config(qtbot):
     assert panel.field_widget("learning_rate").text() == "0.0002"
     with pytest.raises(KeyError):
         panel.field_widget("loss.stft.fft_sizes[2]")
+
+
+def test_the_preview_interval_has_a_field_judged_by_the_engine(qtbot, panel):
+    assert panel.field_widget("preview_interval_s").text() == "30.0"
+    with qtbot.waitSignal(panel.validity_changed) as blocker:
+        type_into(qtbot, panel, "preview_interval_s", "-5")
+    assert blocker.args == [False]
+    cfg = TrainingConfig()
+    cfg.preview_interval_s = -5.0
+    assert [panel.field_error("preview_interval_s")] == engine_messages(cfg, "preview_interval_s")
+    with qtbot.waitSignal(panel.config_changed) as changed:
+        type_into(qtbot, panel, "preview_interval_s", "0")  # 0 turns previews off
+    assert panel.is_valid() and changed.args[0].preview_interval_s == 0.0
