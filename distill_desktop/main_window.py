@@ -17,6 +17,7 @@ from .browser.history_tab import HistoryTab
 from .panels.config_editor import ConfigEditorPanel
 from .panels.contributions import ContributionPanel
 from .panels.corpus_panel import CorpusPanel
+from .panels.listen_panel import ListenPanel
 from .panels.log_panel import LogPanel
 from .panels.loss_plot import LossPlotPanel
 from .panels.status_bar import TrainingStatus
@@ -42,6 +43,7 @@ class MainWindow(QMainWindow):
         self.plot_panel = LossPlotPanel()
         self.contribution_panel = ContributionPanel(self.plot_panel.data)   # the live plot's series
         self.log_panel = LogPanel()
+        self.listen_panel = ListenPanel(self.player)
         self.status = TrainingStatus()
         self.controller = TrainingController(self, self.plot_panel, self.contribution_panel, self.log_panel,
                                              self.status, parent=self)
@@ -54,6 +56,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.plot_panel, "Loss curves")
         self.tabs.addTab(self.contribution_panel, "Contributions")
+        self.tabs.addTab(self.listen_panel, "Listen")
         self.tabs.addTab(self.log_panel, "Log")
         extra_folders = [f for f in (self.settings.value("run_folders", []) or []) if f]
         self.history_tab = HistoryTab([self.runs_dir, *extra_folders])
@@ -68,6 +71,12 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.side_dock)
         self.resizeDocks([self.side_dock], [420], Qt.Orientation.Horizontal)
         self.setCentralWidget(self.tabs)
+        browser = self.history_tab.browser
+        browser.runs.run_opened.connect(self.listen_panel.set_run)
+        browser.runs.follow_requested.connect(lambda run_dir: self.listen_panel.set_run(run_dir, live=True))
+        browser.follower.epochs_added.connect(lambda _rows: self.listen_panel.run_grew(browser.followed))
+        self.controller.run_started.connect(lambda event: self.listen_panel.set_run(event.run_dir, live=True))
+        self.controller.preview.connect(self.listen_panel.preview_added)
         self.statusBar().addPermanentWidget(self.status, 1)
         self._build_toolbar()
 
@@ -200,6 +209,7 @@ class MainWindow(QMainWindow):
             self.status.set_state("Stopping and writing a checkpoint…")
             self.controller.shutdown()
         self.corpus_panel.shutdown()
+        self.listen_panel.shutdown()
         self.history_tab.shutdown()
         self.save_settings()
         event.accept()

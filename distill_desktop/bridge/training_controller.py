@@ -25,6 +25,8 @@ class TrainingController(QObject):
     running_changed = Signal(bool)
     paused_changed = Signal(bool)  # the trainer's pause state, after a press or a divergence warning
     run_finished = Signal(object)  # RunFinished or None
+    run_started = Signal(object)  # RunStarted (the live run's folder is in it)
+    preview = Signal(object)  # PreviewRendered of the live run
 
     def __init__(self, window, plot, contributions, log, status, parent=None):
         super().__init__(parent)
@@ -59,6 +61,8 @@ class TrainingController(QObject):
         worker.divergence.connect(self._on_divergence)
         worker.non_finite.connect(self._on_non_finite)
         worker.checkpoint.connect(self._on_checkpoint)
+        worker.preview.connect(self.preview)
+        worker.preview_failed.connect(self._on_preview_failed)
         worker.failed.connect(self._on_failed)
         self.running_changed.emit(True)
 
@@ -86,6 +90,7 @@ class TrainingController(QObject):
 
     # -- worker signals ---------------------------------------------------------------------------
     def _on_run_started(self, event) -> None:
+        self.run_started.emit(event)
         self.status.run_started(event)
         self.contributions.set_run_weights(event.term_weights)
         self.plot.set_steps_per_epoch(event.steps_per_epoch)
@@ -120,6 +125,10 @@ class TrainingController(QObject):
     def _on_checkpoint(self, event) -> None:
         kind = "best checkpoint" if event.is_best else f"checkpoint ({event.reason})"
         self.log.append(f"Saved {kind} at epoch {event.epoch}, step {event.step}: {event.path}")
+
+    def _on_preview_failed(self, event) -> None:
+        self.log.append(f"warning: the audio previews of epoch {event.epoch} could not be written "
+                        f"({event.reason}); training goes on")
 
     def _on_divergence(self, event) -> None:
         ended = getattr(event, "rule", "rising") == "non-finite"

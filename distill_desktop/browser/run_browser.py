@@ -224,6 +224,7 @@ class RunBrowser(QWidget):
     def shutdown(self) -> None:
         """Stop the follower's thread and wait for a listing in progress (call before closing)."""
         self.stop_following()
+        self.checkpoints.shutdown()
         self.jobs.wait()
         self.runs.wait()
 
