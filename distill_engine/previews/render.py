@@ -9,7 +9,7 @@ written before previews existed) has its prior fitted from the run's corpus when
 is still in its run folder and the corpus can be read, else samples are drawn from N(0, I) and the
 result says so (RenderResult.notes). Inputs are decoded with libsndfile, mixed to mono, resampled
 to the model's rate and reconstructed chunk by chunk; a file that is not audio, is silent, too
-short or too long is skipped with its reason.
+short or too long is skipped with its reason (silent: peak below -60 dBFS, as in the corpus).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import soundfile as sf
 import soxr
 import torch
 
-from ..audio.corpus import SILENCE_RMS, load_corpus
+from ..audio.corpus import SILENCE_DBFS, SILENCE_PEAK, load_corpus
 from ..audio.representation import Representation
 from ..checkpoints.format import Checkpoint, load_checkpoint
 from ..config.schema import TrainingConfig, config_from_dict
@@ -188,10 +188,10 @@ def read_input(path: Path, sample_rate: int) -> np.ndarray:
     mono = np.ascontiguousarray(audio.mean(axis=1, dtype=np.float32))
     if rate != sample_rate:
         mono = np.asarray(soxr.resample(mono, rate, sample_rate, quality="HQ"), dtype=np.float32)
-    level = float(np.sqrt(np.mean(np.square(mono, dtype=np.float64)))) if len(mono) else 0.0
-    if level < SILENCE_RMS:
-        shown = f"{20 * math.log10(level):.0f} dBFS" if level > 0 else "digital silence"
-        raise _Skip(f"silent ({shown} RMS; below -60 dBFS)")
+    peak = float(np.max(np.abs(mono))) if len(mono) else 0.0
+    if peak < SILENCE_PEAK:  # the corpus' rule: a file whose peak is below -60 dBFS is silence
+        shown = f"peak {20 * math.log10(peak):.0f} dBFS" if peak > 0 else "digital silence"
+        raise _Skip(f"silent ({shown}; below {SILENCE_DBFS:g} dBFS)")
     return mono
 
 
