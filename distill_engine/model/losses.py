@@ -20,8 +20,11 @@ MAG_FLOOR = MAG_EPS ** 0.5
 class MultiResolutionSTFTLoss(nn.Module):
     """Spectral convergence + log-magnitude L1, averaged over resolutions (auraloss-compatible).
 
-    Equals auraloss 0.4.0's MultiResolutionSTFTLoss (w_sc=1, w_log_mag=1) on [batch, samples]
-    audio, but computes no phase (auraloss's is never used).
+    The batch's loss is the mean of its examples' losses: each example's equals auraloss 0.4.0's
+    MultiResolutionSTFTLoss (w_sc=1, w_log_mag=1) on that example alone. (auraloss pools the
+    spectral convergence over the whole batch, so an example's loss would depend on the batch it
+    is in; a per-example mean makes 2 processes x batch b train exactly like 1 process x 2b.)
+    No phase is computed (auraloss's is never used).
 
     Args:
         fft_sizes, hop_sizes, win_lengths: one resolution per index (Hann windows).
@@ -34,15 +37,17 @@ class MultiResolutionSTFTLoss(nn.Module):
             self.register_buffer(f"window_{i}", torch.hann_window(win), persistent=False)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """pred, target: [batch, samples] audio -> scalar loss."""
+        """pred, target: [batch, samples] audio -> scalar loss (the mean over the batch)."""
+        if pred.dim() == 1:
+            pred, target = pred.unsqueeze(0), target.unsqueeze(0)
         total = pred.new_zeros(())
         for i, (n_fft, hop, win) in enumerate(self.resolutions):
             window = getattr(self, f"window_{i}")
             x_mag = self._magnitude(pred, n_fft, hop, win, window)
             y_mag = self._magnitude(target, n_fft, hop, win, window)
             # sqrt of a sum (not torch.norm) keeps the gradient finite when pred == target.
-            diff = (y_mag - x_mag).square().sum()
-            convergence = torch.sqrt(diff + 1e-30) / torch.linalg.vector_norm(y_mag)
+            diff = (y_mag - x_mag).square().sum(dim=(-2, -1))
+            convergence = (torch.sqrt(diff + 1e-30) / torch.linalg.vector_norm(y_mag, dim=(-2, -1))).mean()
             log_mag = (x_mag.log() - y_mag.log()).abs().mean()
             total = total + convergence + log_mag
         return total / len(self.resolutions)
@@ -111,7 +116,7 @@ def compute_combined_loss(recon, target, mu, logvar, loss_config: LossConfig, kl
 
     mag_loss = (recon[:, 0] - target[:, 0]).abs().mean()
     weights = representation.magnitude(target).detach()
-    weights = weights / (weights.mean() + 1e-12)
+    weights = weights / (weights.mean(dim=(-2, -1), keepdim=True) + 1e-12)  # per example
     if_loss = (weights * (recon[:, 1] - target[:, 1]).abs()).mean()
     rc = loss_config.reconstruction
     recon_loss = rc.weight * (rc.magnitude_weight * mag_loss + rc.if_weight * if_loss)
