@@ -6,6 +6,7 @@ corpus or checkpoint, 130 interrupted (Ctrl-C; a checkpoint is written first).
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -35,8 +36,13 @@ class TerminalReporter(Callback):
 
     def on_run_started(self, trainer, e):
         verb = "Resuming" if e.start_step else "Starting"
-        self._print(f"{verb} run {e.run_id} on {e.device} ({e.parameter_count:,} parameters, "
-                    f"{e.steps_per_epoch} steps of batch {e.batch_size} per epoch)")
+        where = e.device if e.world_size == 1 else f"{e.world_size} processes ({e.device} on rank 0)"
+        batch = f"batch {e.batch_size}" if e.world_size == 1 else \
+            f"batch {e.batch_size} per process, {e.batch_size * e.world_size} in all"
+        self._print(f"{verb} run {e.run_id} on {where} ({e.parameter_count:,} parameters, "
+                    f"{e.steps_per_epoch} steps of {batch} per epoch)")
+        if e.resume_note:
+            self._print(f"Note: {e.resume_note}")
         self._print(e.config_summary)
         self._print(e.corpus_summary)
 
@@ -85,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue this run from its latest checkpoint")
     parser.add_argument("--stop-on-divergence", action="store_true", help="stop (status diverged-stopped) "
                                                                            "when a divergence warning fires")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model and loss (the first "
+                                                                "steps compile; for GPU machines)")
+    parser.add_argument("--bf16", action="store_true", help="run the model in bfloat16 autocast (CUDA; the "
+                                                             "loss stays float32)")
     return parser
 
 
@@ -94,10 +104,17 @@ def _config_from_args(args, parser) -> TrainingConfig:
         config.epochs = args.epochs
     if args.device is not None:
         config.device = args.device
+    _speed_ups_from_args(config, args)
     problems = validate(config)
     if problems:
         raise ConfigError(problems, source="command line")
     return config
+
+
+def _speed_ups_from_args(config: TrainingConfig, args) -> None:
+    """--compile / --bf16 switch the options on (a resumed run keeps those its config has)."""
+    config.compile = config.compile or args.compile
+    config.bf16_autocast = config.bf16_autocast or args.bf16
 
 
 def main(argv=None) -> int:
@@ -107,12 +124,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.resume is None and args.corpus is None:
         parser.error("give a CORPUS folder, or --resume RUN_DIR to continue a run")
-    callbacks = [TerminalReporter()] + ([StopOnDivergence()] if args.stop_on_divergence else [])
+    # Under torchrun rank 0 alone reports; every rank takes the decisions (they agree on them).
+    quiet = os.environ.get("RANK", "0") != "0"
+    callbacks = ([] if quiet else [TerminalReporter()]) + ([StopOnDivergence()] if args.stop_on_divergence else [])
     try:
         if args.resume is not None:
             if args.config is not None or args.corpus is not None:
                 parser.error("--resume takes the corpus and config from the run folder; give only --epochs/--device")
             trainer = Trainer.resume(args.resume, epochs=args.epochs, callbacks=callbacks, device=args.device)
+            _speed_ups_from_args(trainer.config, args)
             problems = validate(trainer.config)
             if problems:
                 raise ConfigError(problems, source=str(args.resume / "config.toml"))
@@ -128,7 +148,8 @@ def main(argv=None) -> int:
         if interrupted:  # a second Ctrl-C stops without waiting
             raise KeyboardInterrupt
         interrupted.append(True)
-        print("\nStopping after this step and writing a checkpoint (Ctrl-C again to abort)...", file=sys.stderr)
+        if not quiet:
+            print("\nStopping after this step and writing a checkpoint (Ctrl-C again to abort)...", file=sys.stderr)
         trainer.request_stop("stopped", "interrupted by Ctrl-C")
 
     previous = signal.signal(signal.SIGINT, on_sigint)

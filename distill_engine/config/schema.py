@@ -89,6 +89,8 @@ class TrainingConfig:
     checkpoints_kept: int = 3
     divergence_patience: int = 5
     log_interval_steps: int = 10
+    compile: bool = False  # torch.compile the model and loss (bigger machines; the first steps compile)
+    bf16_autocast: bool = False  # the model's forward pass in bfloat16 autocast (CUDA; the loss stays float32)
     representation: RepresentationConfig = field(default_factory=RepresentationConfig)
     loss: LossConfig = field(default_factory=LossConfig)
 
@@ -187,7 +189,7 @@ def _diff(obj: Any, default: Any, prefix: str, out: list[str]) -> None:
         try:
             if isinstance(value, list):
                 value = tuple(value)
-            same = type(value) is not bool and bool(value == want)
+            same = (type(value) is bool) is (type(want) is bool) and bool(value == want)
         except Exception:
             same = False
         if not same:
@@ -214,6 +216,9 @@ def render_config_summary(config: TrainingConfig) -> str:
         ("checkpoints", f"every {c.checkpoint_interval_s} s, keep {c.checkpoints_kept}"),
         ("divergence patience", f"{c.divergence_patience} epochs" if c.divergence_patience else "off"),
         ("log interval", f"{c.log_interval_steps} steps"),
+        *([("speed-ups", ", ".join(name for name, on in (("torch.compile", c.compile),
+                                                         ("bf16 autocast", c.bf16_autocast)) if on))]
+          if c.compile is True or c.bf16_autocast is True else []),
         "Representation",
         ("sample rate", f"{rep.sample_rate} Hz"), ("n_fft", rep.n_fft), ("hop length", rep.hop_length),
         "Loss",

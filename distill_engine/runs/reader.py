@@ -107,6 +107,9 @@ class Run:
         self.created_at = meta.get("created_at") or ""
         self.parent_run = meta.get("parent_run") or None
         self.total_epochs = _to_int(meta.get("total_epochs"))
+        #: Processes that trained it together (torchrun) and each one's device, rank 0 first.
+        self.world_size = _to_int(meta.get("world_size")) or 1
+        self.devices = _decode_list(meta.get("devices"))
 
     def close(self) -> None:
         """Close the read-only connection (also done when the object is garbage collected)."""
@@ -371,6 +374,14 @@ def _decode_payload(text):
     except ValueError:
         return {"unparsed": text}
     return payload if isinstance(payload, dict) else {"value": payload}
+
+
+def _decode_list(text) -> list[str]:
+    try:
+        value = json.loads(text) if text else []
+    except ValueError:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def _to_int(value):

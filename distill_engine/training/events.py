@@ -38,6 +38,8 @@ class RunStarted:
     start_epoch: int
     start_step: int
     parent_run: str = ""
+    world_size: int = 1  # processes training together (torchrun); batch_size is per process
+    resume_note: str = ""  # how a resume continues when it cannot simply go on (e.g. a new world size)
 
 
 @dataclass(frozen=True)
