@@ -162,9 +162,11 @@ def main(argv=None) -> int:
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGINT, previous)
-    if interrupted:
-        return EXIT_INTERRUPTED
-    return EXIT_OK if result.status == "completed" else EXIT_FAILED
+    code = EXIT_INTERRUPTED if interrupted else EXIT_OK if result.status == "completed" else EXIT_FAILED
+    if trainer.group.active:  # under torchrun: one line per process on where it ended (the same step)
+        print(f"distill-train rank {trainer.group.rank} of {trainer.group.world_size}: {result.status} at step "
+              f"{result.step}, exit {code}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

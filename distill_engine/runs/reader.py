@@ -93,6 +93,7 @@ class Run:
             raise RunStoreError(f"{self.run_dir} is not a folder; choose a Distill run folder")
         self._lock = threading.Lock()
         self._conn = _connect(self.run_dir)
+        self._db_file = _file_identity(self.run_dir)
         try:
             self._columns = {}
             self._refresh_layout()
@@ -222,6 +223,10 @@ class Run:
     def _live_conn(self) -> sqlite3.Connection:
         if self._conn is None:
             raise RunStoreError(f"the run {self.run_dir} was closed; open it again to read it")
+        identity = _file_identity(self.run_dir)
+        if identity != self._db_file and identity is not None:  # replaced: a newer copy (rsync renames)
+            self._conn.close()
+            self._conn, self._db_file = _connect(self.run_dir), identity
         return self._conn
 
     def _fetch(self, sql: str, params=()) -> list:
@@ -374,6 +379,15 @@ def _decode_payload(text):
     except ValueError:
         return {"unparsed": text}
     return payload if isinstance(payload, dict) else {"value": payload}
+
+
+def _file_identity(run_dir: Path):
+    """(device, inode) of run.sqlite, which changes when a copy replaces the file; None if absent."""
+    try:
+        found = os.stat(run_dir / DB_NAME)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def _decode_list(text) -> list[str]:
