@@ -87,9 +87,11 @@ class LiveFeeder(QtCore.QObject):
         for _ in range(5):
             self.step += 1
             loss = 0.1 + 1 / np.sqrt(self.step) * (1 + 0.2 * self._rng.standard_normal())
-            events.append(StepMetrics(self.step // self.steps_per_epoch + 1, self.step, 2_000_000, loss,
-                                      0.2 * loss, 5.0, 0.01, 1e-3, 0.05, 0.7 * loss, 0.5 * loss, 0.4 * loss,
-                                      1.0, time.time()))
+            events.append(StepMetrics(
+                epoch=self.step // self.steps_per_epoch + 1, step=self.step, total_steps=2_000_000,
+                train_loss=loss, recon_loss=0.2 * loss, kl_loss=5.0, kl_weight=0.01, learning_rate=1e-3,
+                step_time_s=0.05, stft_loss=0.7 * loss, mag_recon_loss=0.5 * loss, if_recon_loss=0.4 * loss,
+                grad_norm=1.0, wall_time=time.time()))
         for panel in self.panels:
             panel.add_steps(events)
 

@@ -23,7 +23,7 @@ from distill_engine.runs.reader import open_run
 from distill_engine.runs.schema import EPOCH_METRICS, STEP_METRICS
 
 #: Step columns sent with steps_added (wall_time and epoch are sent as series too).
-STEP_NAMES = tuple(n for n in STEP_METRICS if n != "total_steps") + ("wall_time", "epoch")
+STEP_NAMES = STEP_METRICS + ("wall_time", "epoch")
 #: Linux nice value of the polling thread (0 normal, 19 lowest).
 FOLLOWER_NICE = 10
 #: Epoch columns sent with epochs_added (step and wall_time are sent as series too).

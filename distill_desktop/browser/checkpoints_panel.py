@@ -26,7 +26,10 @@ from distill_engine.runs.admin import delete_checkpoint, export_checkpoint, late
 from distill_engine.runs.reader import open_run
 from distill_engine.runs.schema import CHECKPOINTS_DIR
 
-VAL_METRICS = ("val_loss", "val_stft_loss", "val_mag_recon_loss", "val_if_recon_loss", "val_kl_loss")
+from ..models.loss_data import FIELDS
+
+#: the validation total and weighted terms (the plot's validation curves), one column each
+VAL_METRICS = tuple(FIELDS["val"].values())
 COLUMNS = ("File", "Epoch", "Step", *VAL_METRICS, "Size", "Saved", "Best")
 MISSING = "—"
 ERROR_COLOR = "#d64545"

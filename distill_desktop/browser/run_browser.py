@@ -21,21 +21,21 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPus
 
 from distill_engine.errors import DistillError
 from distill_engine.runs.reader import open_run
+from distill_engine.training.events import EpochMetrics, StepMetrics, metric_names
 
 from .checkpoints_panel import CheckpointsPanel
 from .runs_panel import RunsPanel
+from ..models.loss_data import FIELDS, SCHEDULES
 from ..models.run_curves import FOLLOWED_STEP_NAMES, feed_epochs, feed_run_curves, feed_steps, read_run_curves
 from ..bridge.run_follower import RunFollower
 
-#: Components offered for overlays: (label, metric, per).
+#: Components offered for overlays, (label, metric, per): per step the plotted losses, the measures
+#: and the schedules; per epoch the validation losses and measures, then the epoch training total.
 OVERLAY_COMPONENTS = (
-    *((name, name, "step") for name in ("train_loss", "stft_loss", "mag_recon_loss",
-                                        "if_recon_loss", "kl_loss", "grad_norm", "kl_weight",
-                                        "learning_rate")),
-    *((name, name, "epoch") for name in ("val_loss", "val_stft_loss", "val_mag_recon_loss",
-                                         "val_if_recon_loss", "val_kl_loss", "val_mrstft_distance",
-                                         "overfitting_gap")),
-    ("train_loss (epoch)", "train_loss", "epoch"),
+    *((name, name, "step") for name in (*FIELDS["step"].values(), *metric_names(StepMetrics, kind="measure"),
+                                        *SCHEDULES)),
+    *((name, name, "epoch") for name in (*FIELDS["val"].values(), *metric_names(EpochMetrics, kind="measure"))),
+    (f"{FIELDS['epoch']['total']} (epoch)", FIELDS["epoch"]["total"], "epoch"),
 )
 
 

@@ -12,12 +12,11 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QHeaderV
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from distill_engine.training.events import DivergenceWarning
+from distill_engine.training.reporting import monitored_name
 
 KEEP = "keep"
 STOP = "stop"
 ROLLBACK = "rollback"
-
-_MONITORED = {"val_loss": "validation loss", "train_loss": "training loss"}
 
 
 def _loss(x: float) -> str:
@@ -40,7 +39,7 @@ def streak_rows(event: DivergenceWarning) -> list[tuple[int | None, float, float
 def streak_sentence(event: DivergenceWarning) -> str:
     """e.g. "The validation loss has risen for 5 consecutive epochs (epoch 12 → 17)"."""
     rows = streak_rows(event)
-    what = _MONITORED.get(event.monitored, event.monitored.replace("_", " "))
+    what = monitored_name(event.monitored)
     n = max(len(rows) - 1, 0) or event.patience
     text = f"The {what} has risen for {n} consecutive epoch{'s' if n != 1 else ''}"
     if rows and rows[0][0] is not None and rows[-1][0] is not None:
@@ -77,7 +76,7 @@ class DivergenceDialog(QDialog):
 
         rows = streak_rows(event)
         self.table = QTableWidget(len(rows), 3)
-        self.table.setHorizontalHeaderLabels(["Epoch", _MONITORED.get(event.monitored, event.monitored).capitalize(),
+        self.table.setHorizontalHeaderLabels(["Epoch", monitored_name(event.monitored).capitalize(),
                                               "Rise"])
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)

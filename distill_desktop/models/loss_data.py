@@ -2,6 +2,8 @@
 its smoothed twin, kept in growing arrays so feeding a burst of steps costs O(burst).
 
 Curve names are "step:<StepMetrics field>" and "epoch:<EpochMetrics field>" (train_* and val_*).
+Which fields are curves comes from the metric schema (distill_engine.training.events): the total and
+the weighted loss terms per step, per epoch and on validation, and the per-step schedules.
 """
 from __future__ import annotations
 
@@ -9,19 +11,30 @@ import math
 
 import numpy as np
 
+from distill_engine.training.events import (WEIGHTED_TERMS, EpochMetrics, StepMetrics, describe,
+                                            metric_names, term_fields, weight_field)
+
 from .series import EmaState, GrowingArray, MinMaxPyramid, envelope
 
-COMPONENTS = ("total", "stft", "magnitude", "if", "kl")
-SCHEDULES = ("kl_weight", "learning_rate")
+COMPONENTS = ("total", *WEIGHTED_TERMS)
+#: the per-step schedules (KL weight, learning rate), drawn in the plot below the losses
+SCHEDULES = metric_names(StepMetrics, kind="schedule")
+#: the schedule that weights the KL term (drawn on the schedules plot's left axis, in KL's colour)
+KL_SCHEDULE = weight_field(StepMetrics, "kl")
+SCHEDULE_LABELS = {name: describe(StepMetrics, name)["label"] or name for name in SCHEDULES}
+
+
+def _components(event_type, phase: str) -> dict:
+    terms = term_fields(event_type, phase)
+    return {key: terms[key] for key in COMPONENTS if key in terms}
+
+
 #: event field of each component per series: StepMetrics, EpochMetrics (train), EpochMetrics (val)
 FIELDS = {
-    "step": {"total": "train_loss", "stft": "stft_loss", "magnitude": "mag_recon_loss",
-             "if": "if_recon_loss", "kl": "kl_loss"},
-    "epoch": {"total": "train_loss", "stft": "train_stft_loss", "magnitude": "train_mag_recon_loss",
-              "if": "train_if_recon_loss", "kl": "train_kl_loss"},
-    "val": {"total": "val_loss", "stft": "val_stft_loss", "magnitude": "val_mag_recon_loss",
-            "if": "val_if_recon_loss", "kl": "val_kl_loss"},
-    "schedule": {"kl_weight": "kl_weight", "learning_rate": "learning_rate"},
+    "step": _components(StepMetrics, "train"),
+    "epoch": _components(EpochMetrics, "train"),
+    "val": _components(EpochMetrics, "val"),
+    "schedule": {name: name for name in SCHEDULES},
 }
 X_MODES = ("step", "epoch", "wall time")
 _NAN = math.nan

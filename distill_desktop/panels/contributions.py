@@ -13,14 +13,16 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtWidgets
 
+from distill_engine.training.events import WEIGHTED_TERMS as TERMS
+from distill_engine.training.events import StepMetrics, term_fields, weight_field
+
 from ..models.series import GrowingArray
 from ..widgets.redraw import RedrawWhenShown, ReportingPlotWidget
 
-TERMS = ("stft", "magnitude", "if", "kl")
 LABELS = {"stft": "STFT", "magnitude": "magnitude", "if": "IF", "kl": "KL"}
 COLORS = {"stft": "#4c9be8", "magnitude": "#f5a623", "if": "#6cc644", "kl": "#e8588c"}
-#: StepMetrics fields read per step
-_FIELDS = ("stft_loss", "mag_recon_loss", "if_recon_loss", "kl_loss", "kl_weight")
+#: StepMetrics fields read per step: each weighted term (TERMS order), then the KL term's weight
+_FIELDS = (*(term_fields(StepMetrics)[term] for term in TERMS), weight_field(StepMetrics, "kl"))
 
 
 def weighted_terms(loss_config, stft, magnitude, inst_freq, kl, kl_weight) -> np.ndarray:

@@ -17,7 +17,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from ..models.series import robust_range
-from ..models.loss_data import COMPONENTS, FIELDS, X_MODES, LossSeries
+from ..models.loss_data import COMPONENTS, FIELDS, KL_SCHEDULE, SCHEDULES, X_MODES, LossSeries
 from .loss_plot_widgets import (COLORS, LABELS, RAW_ALPHA_WHEN_SMOOTHED, SUFFIX, SYMBOLS, X_LABELS,
                                 build_controls, build_plots, curve_pen, plot_item)
 from ..widgets.redraw import RedrawWhenShown
@@ -155,7 +155,8 @@ class LossPlotPanel(RedrawWhenShown, QtWidgets.QWidget):
     def _fit_schedule_ranges(self) -> None:
         """KL weight and learning rate from 0 to just above their largest value (autorange makes a
         constant learning rate a meaningless band around it)."""
-        for name, view in (("kl_weight", self.schedule_plot.vb), ("learning_rate", self.lr_view)):
+        for name in SCHEDULES:
+            view = self.schedule_plot.vb if name == KL_SCHEDULE else self.lr_view
             y = self.plot_items(name)[0].yData  # the drawn envelope (~2 points a pixel), not every step
             top = float(np.nanmax(y)) if y is not None and len(y) and np.isfinite(y).any() else 0.0
             if top > 0 and getattr(view, "_distill_top", None) != top:

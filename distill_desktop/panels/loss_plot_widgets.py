@@ -9,13 +9,16 @@ from dataclasses import dataclass
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from ..models.loss_data import COMPONENTS, X_MODES
+from ..models.loss_data import COMPONENTS, KL_SCHEDULE, SCHEDULE_LABELS, SCHEDULES, X_MODES
 from ..widgets.redraw import ReportingGraphicsLayoutWidget
 
 LABELS = {"total": "total", "stft": "STFT", "magnitude": "magnitude", "if": "IF", "kl": "KL",
-          "kl_weight": "KL weight", "learning_rate": "learning rate"}
-COLORS = {"total": "#e6e6e6", "stft": "#4c9be8", "magnitude": "#f5a623", "if": "#6cc644",
-          "kl": "#e8588c", "kl_weight": "#e8588c", "learning_rate": "#b48ead"}
+          **SCHEDULE_LABELS}
+_COMPONENT_COLORS = {"total": "#e6e6e6", "stft": "#4c9be8", "magnitude": "#f5a623", "if": "#6cc644",
+                     "kl": "#e8588c"}
+#: the KL weight in KL's colour; the other schedules (the learning rate) in one of their own
+COLORS = {**_COMPONENT_COLORS,
+          **{name: _COMPONENT_COLORS["kl"] if name == KL_SCHEDULE else "#b48ead" for name in SCHEDULES}}
 SERIES_LABELS = {"step": "per step", "epoch": "per epoch", "val": "validation", "schedule": "schedules"}
 SUFFIX = {"step": "", "schedule": "", "epoch": " (epoch)", "val": " (val)"}
 X_LABELS = {"step": "step", "epoch": "epoch", "wall time": "seconds since start"}
@@ -67,7 +70,7 @@ def build_plots(curves: dict) -> LossPlots:
     graphics.ci.layout.setRowStretchFactor(0, 3)
     schedule_plot.setXLink(plot)
     plot.setLabel("left", "loss")
-    schedule_plot.setLabel("left", "KL weight")
+    schedule_plot.setLabel("left", LABELS[KL_SCHEDULE])
     schedule_plot.setLabel("bottom", X_LABELS["step"])
     for p in (plot, schedule_plot):   # no grid: it costs ~25 ms a paint at 1400 px
         p.getAxis("left").enableAutoSIPrefix(False)
@@ -80,7 +83,7 @@ def build_plots(curves: dict) -> LossPlots:
     lr_view = pg.ViewBox(enableMenu=False)        # pyqtgraph's MultiplePlotAxes pattern
     schedule_plot.scene().addItem(lr_view)
     schedule_plot.getAxis("right").linkToView(lr_view)
-    schedule_plot.getAxis("right").setLabel("learning rate")
+    schedule_plot.getAxis("right").setLabel(", ".join(LABELS[n] for n in SCHEDULES if n != KL_SCHEDULE))
     schedule_plot.getAxis("right").enableAutoSIPrefix(False)
     lr_view.setXLink(schedule_plot)
     legend = plot.addLegend(offset=(-10, 10), brush=(0, 0, 0, 150))
@@ -94,9 +97,9 @@ def build_plots(curves: dict) -> LossPlots:
         elif series == "val":
             item.setSymbolSize(5), item.setSymbolBrush(None), item.setSymbolPen(COLORS[key])
         if series == "schedule":
-            if key == "learning_rate":   # a linked ViewBox's range lags; the envelope clips anyway
+            if key != KL_SCHEDULE:   # a linked ViewBox's range lags; the envelope clips anyway
                 item.setClipToView(False)
-            (schedule_plot if key == "kl_weight" else lr_view).addItem(item)
+            (schedule_plot if key == KL_SCHEDULE else lr_view).addItem(item)
             schedule_legend.addItem(item, LABELS[key])
             continue
         plot.addItem(item)

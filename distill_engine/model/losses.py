@@ -1,7 +1,9 @@
 """The combined loss: multi-resolution STFT on decoded audio, spectrogram L1 terms, annealed KL.
 
 total = stft.weight * stft + reconstruction.weight * (magnitude_weight * mag + if_weight * if)
-        + kl_weight * kl
+        + kl_weight * kl          (term_weights: the one place these weights are applied)
+Each term is returned under its name in training.events' schema (LOSS_TERMS): the metric fields
+that record a term say which term they are, so no metric name is spelled here.
 Nothing here synchronises with the host (no `.item()`, no branch on a tensor's value), so a caller
 can test `torch.isfinite(total)` on the device and the step stays CUDA-graph capturable.
 """
@@ -12,6 +14,7 @@ from torch import nn
 
 from ..config.schema import KLLossConfig, LossConfig
 from ..audio.representation import Representation
+from ..training.events import WEIGHTED_TERMS
 
 MAG_EPS = 1e-8  # floor on squared magnitude, as auraloss's STFTLoss
 MAG_FLOOR = MAG_EPS ** 0.5
@@ -74,6 +77,16 @@ def kl_weight_at(step: int, total_steps: int, kl_config: KLLossConfig) -> float:
     return float(kl_config.weight_max) * min(1.0, max(0.0, step / warmup))
 
 
+def term_weights(loss_config: LossConfig, kl_weight=None) -> dict:
+    """{term: weight in the total} for WEIGHTED_TERMS; the KL entry is `kl_weight` (the annealed
+    weight of a step; None: weight_max, where annealing ends)."""
+    rec = loss_config.reconstruction
+    kl = float(loss_config.kl.weight_max) if kl_weight is None else kl_weight
+    weights = {"stft": float(loss_config.stft.weight), "magnitude": rec.weight * rec.magnitude_weight,
+               "if": rec.weight * rec.if_weight, "kl": kl}
+    return {term: weights[term] for term in WEIGHTED_TERMS}
+
+
 def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(q(z|x) || N(0, I)) for each sample and latent dimension, [batch, latent_dim]."""
     return 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar)
@@ -104,7 +117,7 @@ def compute_combined_loss(recon, target, mu, logvar, loss_config: LossConfig, kl
             n_fft = 2 * (freq - 1), hop = n_fft / 4 and default normalisation is assumed.
         target_audio: the input audio [batch, samples]; decoded from target when None.
     Returns:
-        dict with total_loss, stft_loss, mag_recon_loss, if_recon_loss, kl_loss, recon_loss.
+        dict of every term in LOSS_TERMS: total, recon, stft, magnitude, if, kl (each 0-d).
     """
     representation = representation or _default_representation(target)
     if stft_loss is None:
@@ -118,10 +131,9 @@ def compute_combined_loss(recon, target, mu, logvar, loss_config: LossConfig, kl
     weights = representation.magnitude(target).detach()
     weights = weights / (weights.mean(dim=(-2, -1), keepdim=True) + 1e-12)  # per example
     if_loss = (weights * (recon[:, 1] - target[:, 1]).abs()).mean()
-    rc = loss_config.reconstruction
-    recon_loss = rc.weight * (rc.magnitude_weight * mag_loss + rc.if_weight * if_loss)
-
+    w = term_weights(loss_config, kl_weight)
+    recon_loss = w["magnitude"] * mag_loss + w["if"] * if_loss
     kl_loss = kl_per_dimension(mu, logvar).clamp(min=loss_config.kl.free_bits).sum(dim=1).mean()
-    total = loss_config.stft.weight * stft_value + recon_loss + kl_weight * kl_loss
-    return {"total_loss": total, "stft_loss": stft_value, "mag_recon_loss": mag_loss,
-            "if_recon_loss": if_loss, "kl_loss": kl_loss, "recon_loss": recon_loss}
+    total = w["stft"] * stft_value + recon_loss + w["kl"] * kl_loss
+    return {"total": total, "recon": recon_loss, "stft": stft_value, "magnitude": mag_loss,
+            "if": if_loss, "kl": kl_loss}

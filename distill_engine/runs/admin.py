@@ -6,8 +6,10 @@ never writes). Each refuses what would damage a run: renaming a run whose databa
 deleting a run whose writer is alive, deleting or exporting something that is not a checkpoint.
 
 Metrics CSV export (`export_metrics_csv(run_dir, path)`) writes two files:
-  <path>               one row per step: step, epoch, wall_time, then every step metric column
-  <stem>-epochs<ext>   one row per epoch: epoch, step, wall_time, then every epoch metric column
+  <path>               one row per step: step, epoch, wall_time, then every StepMetrics metric (the
+                       schema's order; empty where the run did not store it), then any other column
+  <stem>-epochs<ext>   one row per epoch: epoch, step, wall_time, then the EpochMetrics metrics, the
+                       same way
 A missing value (NULL in the database, NaN) is an empty cell; numbers are written with repr().
 """
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 from ..checkpoints.format import CheckpointManager, read_checkpoint_info
 from ..errors import CheckpointError, RunStoreError
 from .reader import open_run
-from .schema import CHECKPOINTS_DIR, DB_NAME, TABLES, writer_alive
+from .schema import CHECKPOINTS_DIR, DB_NAME, KNOWN_METRICS, TABLES, writer_alive
 
 _RESUME_MODES = ("continue", "new")
 
@@ -175,7 +177,8 @@ def export_metrics_csv(run_dir, path) -> list[Path]:
     with open_run(run_dir) as run:
         for per, target in (("step", path), ("epoch", epoch_path)):
             _, key, base = TABLES[per]
-            names = [*base, *run.metric_names(per)]
+            known = KNOWN_METRICS[per]   # the schema's metrics, in its order, then any other column
+            names = [*base, *known, *(n for n in run.metric_names(per) if n not in known)]
             keys, _ = run.metric(names[1], per=per)
             columns = [keys] + [run.metric(name, per=per)[1] for name in names[1:]]
             _write_csv(target, names, columns)

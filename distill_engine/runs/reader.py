@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import RunStoreError
 from .step_blocks import ALL_STEPS, read_step_blocks, read_step_columns
 from .schema import (
-    CHECKPOINTS_DIR, CONFIG_NAME, CORPUS_REPORT_NAME, DB_NAME, KNOWN_METRICS, TABLES, UNREADABLE,
+    BEST_METRIC, CHECKPOINTS_DIR, CONFIG_NAME, CORPUS_REPORT_NAME, DB_NAME, KNOWN_METRICS, TABLES, UNREADABLE,
     check_version, connect_read_only, db_error, effective_status,
 )
 
@@ -165,10 +165,8 @@ class Run:
 
     def checkpoints(self) -> list:
         """The run's checkpoints as listed by distill_engine.checkpoints ([] if unavailable)."""
-        try:
-            from ..checkpoints.format import list_checkpoints
-        except ImportError:
-            return []
+        from ..checkpoints.format import list_checkpoints
+
         return list_checkpoints(self.run_dir / CHECKPOINTS_DIR)
 
     # -- metrics ------------------------------------------------------------------------------
@@ -341,12 +339,12 @@ _SUMMARY_SQL = (", ".join("(SELECT value FROM meta WHERE key = ?)" for _ in _SUM
 
 def _read_summary(conn: sqlite3.Connection, run_dir: Path) -> RunSummary:
     """One query: the meta keys a summary needs and the epoch/val_loss/wall-time aggregates."""
-    best = "(SELECT MIN(val_loss) FROM epoch_metrics)"
+    best = f"(SELECT MIN({BEST_METRIC}) FROM epoch_metrics)"
     try:
         try:
             row = conn.execute("SELECT " + _SUMMARY_SQL.format(best=best), _SUMMARY_META).fetchone()
         except sqlite3.OperationalError as exc:
-            if "no such column: val_loss" not in str(exc):
+            if f"no such column: {BEST_METRIC}" not in str(exc):
                 raise
             row = conn.execute("SELECT " + _SUMMARY_SQL.format(best="NULL"),
                                _SUMMARY_META).fetchone()

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from ..atomic_file import atomic_write_text
 from ..errors import RunStoreError
+from ..training.events import EpochMetrics, StepMetrics, metric_names, term_fields
 
 try:
     import fcntl
@@ -52,18 +53,13 @@ STATUSES = ("running", "completed", "stopped", "failed", "diverged-stopped", "in
 #: Status shown by list_runs for a folder whose database cannot be read.
 UNREADABLE = "unreadable"
 
-#: Metrics the trainer logs per step. Any other valid name is stored too (a new column).
-STEP_METRICS = (
-    "train_loss", "recon_loss", "kl_loss", "kl_weight", "learning_rate", "step_time_s",
-    "stft_loss", "mag_recon_loss", "if_recon_loss", "grad_norm", "total_steps",
-)
-#: Metrics the trainer logs per epoch. Any other valid name is stored too (a new column).
-EPOCH_METRICS = (
-    "train_loss", "val_loss", "val_recon_loss", "val_kl_loss", "kl_divergence", "overfitting_gap",
-    "learning_rate", "eta_seconds", "elapsed_seconds", "val_stft_loss", "val_mag_recon_loss",
-    "val_if_recon_loss", "val_mrstft_distance", "train_stft_loss", "train_recon_loss",
-    "train_kl_loss", "train_mag_recon_loss", "train_if_recon_loss", "kl_weight",
-)
+#: Metrics the trainer logs per step: the StepMetrics fields that are not keys (the event is the
+#: schema). Any other valid name is stored too (a new column).
+STEP_METRICS = metric_names(StepMetrics)
+#: Metrics the trainer logs per epoch: the EpochMetrics fields that are not keys.
+EPOCH_METRICS = metric_names(EpochMetrics)
+#: The epoch column a run's "best" is judged by in the runs list: the validation total.
+BEST_METRIC = term_fields(EpochMetrics, "val")["total"]
 
 #: Per table: its key column and the columns every version creates (never metrics).
 TABLES = {

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+from .events import PHASES, WEIGHTED_TERMS, EpochMetrics, describe, metric_names, term_fields
+
 
 def fmt_loss(value: float) -> str:
     """A loss value with 4 decimals, or 'n/a' when not available (NaN)."""
@@ -22,18 +24,39 @@ def format_duration(seconds: float) -> str:
 
 
 def format_epoch_line(e) -> str:
-    """One line per epoch with every component, training and validation."""
-    return (f"epoch {e.epoch:>4}/{e.total_epochs}  train {fmt_loss(e.train_loss)} (stft {fmt_loss(e.train_stft_loss)} "
-            f"mag {fmt_loss(e.train_mag_recon_loss)} if {fmt_loss(e.train_if_recon_loss)} "
-            f"kl {fmt_loss(e.train_kl_loss)})  val {fmt_loss(e.val_loss)} (stft {fmt_loss(e.val_stft_loss)} "
-            f"mag {fmt_loss(e.val_mag_recon_loss)} if {fmt_loss(e.val_if_recon_loss)} kl {fmt_loss(e.val_kl_loss)})  "
-            f"mrstft {fmt_loss(e.val_mrstft_distance)}  kl-raw {fmt_loss(e.kl_divergence)}  "
-            f"eta {format_duration(e.eta_seconds)}")
+    """One line per epoch with every labelled field of the schema (EpochMetrics metadata): per
+    phase its total and terms, e.g. `train 1.2345 (stft … mag … if … kl …)`, then the other
+    labelled figures (`mrstft …`, `kl-raw …`, `eta 3m 05s`)."""
+    parts = [f"epoch {e.epoch:>4}/{e.total_epochs}"]
+    for phase in PHASES:
+        terms = term_fields(EpochMetrics, phase)
+        total = terms.pop("total", None)
+        inner = " ".join(f"{describe(EpochMetrics, terms[t])['label']} {fmt_loss(getattr(e, terms[t]))}"
+                         for t in WEIGHTED_TERMS if t in terms and describe(EpochMetrics, terms[t])["label"])
+        if total is not None:
+            parts.append(f"{describe(EpochMetrics, total)['label']} {fmt_loss(getattr(e, total))}"
+                         + (f" ({inner})" if inner else ""))
+    others = [n for n in metric_names(EpochMetrics) if describe(EpochMetrics, n)["kind"] != "loss"]
+    for name in sorted(others, key=lambda n: describe(EpochMetrics, n)["kind"] == "progress"):
+        info = describe(EpochMetrics, name)   # measures, then progress (the ETA last)
+        if info["label"]:
+            value = getattr(e, name)
+            parts.append(f"{info['label']} {format_duration(value) if info['unit'] == 's' else fmt_loss(value)}")
+    return "  ".join(parts)
+
+
+def monitored_name(field_name: str) -> str:
+    """What a monitored EpochMetrics field is called in a sentence: "validation loss" for the
+    validation total, "training loss" for the training total, else the field with spaces."""
+    for phase, words in (("val", "validation loss"), ("train", "training loss")):
+        if term_fields(EpochMetrics, phase).get("total") == field_name:
+            return words
+    return field_name.replace("_", " ")
 
 
 def format_divergence(e) -> str:
     """What diverged and over which epochs, with the losses of the streak."""
     losses = " -> ".join(fmt_loss(v) for v in e.streak_losses)
-    name = "validation loss" if e.monitored == "val_loss" else "training loss"
+    name = monitored_name(e.monitored)
     return (f"The {name} has risen for {e.patience} consecutive epochs "
             f"(epochs {e.streak_epochs[0]}-{e.streak_epochs[-1]}: {losses}).")

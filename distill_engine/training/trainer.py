@@ -23,7 +23,8 @@ from .distributed import (STOP_STATUSES, continue_with_world_size, process_group
                           stop_code)
 from .divergence import DivergenceDetector
 from ..errors import CheckpointError, CorpusError
-from ..model.losses import MultiResolutionSTFTLoss, compute_combined_loss, create_stft_loss, kl_divergence, kl_weight_at
+from ..model.losses import (MultiResolutionSTFTLoss, compute_combined_loss, create_stft_loss, kl_divergence,
+                            kl_weight_at, term_weights)
 from ..model.vae import SpectrogramVAE
 from ..runs.recorder import RunRecorder
 from ..audio.representation import Representation
@@ -31,9 +32,14 @@ from ..runs.reader import open_run
 from ..runs.writer import RunWriter, create_run, default_runs_dir
 from .state import SnapshotBuffers, TrainingState, restore_rng, rng_tensors, unpack_extra
 
-STEP_FIELDS = ("total", "recon", "kl", "stft", "mag", "if", "grad_norm", "finite")
 MAX_CONSECUTIVE_NON_FINITE = 3
 DISTANCE_RESOLUTIONS = ((512, 1024, 2048), (128, 256, 512), (512, 1024, 2048))
+#: {loss term: metric field} per step, per epoch (training means) and per epoch (validation)
+STEP_TERMS = ev.term_fields(ev.StepMetrics)
+TRAIN_TERMS = ev.term_fields(ev.EpochMetrics, "train")
+VAL_TERMS = ev.term_fields(ev.EpochMetrics, "val")
+#: every validation-phase epoch field: what _validate returns (NaN without a validation set)
+VAL_FIELDS = ev.metric_names(ev.EpochMetrics, phase="val")
 
 
 class Trainer:
@@ -212,9 +218,12 @@ class Trainer:
         self._session_start_epoch = self.state.epoch
         self._last_checkpoint = time.monotonic()
         self._emit("on_run_started", ev.RunStarted(
-            str(self.run_dir), self.run_dir.name, render_config_summary(self.config), self.corpus.report.render(),
-            str(self.device), self.model.parameter_count(), self.config.epochs, self.total_steps,
-            self.steps_per_epoch, self.batch_size, self.state.epoch, self.state.step, self.parent_run,
+            run_dir=str(self.run_dir), run_id=self.run_dir.name, config_summary=render_config_summary(self.config),
+            corpus_summary=self.corpus.report.render(), device=str(self.device),
+            parameter_count=self.model.parameter_count(), total_epochs=self.config.epochs,
+            total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch, batch_size=self.batch_size,
+            start_epoch=self.state.epoch, start_step=self.state.step, parent_run=self.parent_run,
+            loss_config=config_to_dict(self.config.loss), term_weights=term_weights(self.config.loss),
             world_size=self.group.world_size, resume_note=self.resume_note))
         try:
             status, reason = self._train_epochs()
@@ -278,7 +287,7 @@ class Trainer:
         started = time.perf_counter()
         kl_weight = kl_weight_at(self.state.step, self.total_steps, self.config.loss.kl)
         losses = self._forward_loss(rep_batch, audio_batch, kl_weight)
-        total = losses["total_loss"]
+        total = losses["total"]
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip_norm)
@@ -286,9 +295,9 @@ class Trainer:
         finite = torch.isfinite(grad_norm) if self.group.active else torch.isfinite(total) & torch.isfinite(grad_norm)
         self.optimizer.found_inf = (~finite).to(torch.float32)  # fused AdamW skips the update when 1
         self.optimizer.step()
-        values = torch.stack([total.detach(), losses["recon_loss"].detach(), losses["kl_loss"].detach(),
-                              losses["stft_loss"].detach(), losses["mag_recon_loss"].detach(),
-                              losses["if_recon_loss"].detach(), grad_norm.detach(), finite.float()])
+        # one row per step, STEP_TERMS' values then the gradient norm and the finite flag
+        values = torch.stack([*(losses[term].detach() for term in STEP_TERMS), grad_norm.detach(),
+                              finite.float()])
         self.state.step += 1
         self.state.batch_in_epoch += 1
         self._pending.append((self.state.step, kl_weight, values, started))
@@ -304,8 +313,9 @@ class Trainer:
         lr = self.optimizer.param_groups[0]["lr"]
         now = time.time()
         rows = []
+        names = STEP_TERMS.values()
         for (step, kl_weight, _, _), row in zip(pending, table):
-            total, recon, kl, stft, mag, inst, grad_norm, finite = row
+            *losses, grad_norm, finite = row
             if finite:
                 self.state.consecutive_non_finite = 0
             else:
@@ -313,14 +323,16 @@ class Trainer:
                 self.state.skipped_steps += 1
                 self._emit("on_non_finite", ev.NonFiniteStep(epoch, step, self.state.consecutive_non_finite,
                                                              self.state.skipped_steps))
-            self._emit("on_step", ev.StepMetrics(epoch, step, self.total_steps, total, recon, kl, kl_weight, lr,
-                                                 per_step, stft, mag, inst, grad_norm, now))
+            self._emit("on_step", ev.StepMetrics(
+                **dict(zip(names, losses)), epoch=epoch, step=step, total_steps=self.total_steps,
+                kl_weight=kl_weight, learning_rate=lr, step_time_s=per_step, grad_norm=grad_norm, wall_time=now))
             rows.append(row)
         return rows
 
     @torch.no_grad()
     def _validate(self, kl_weight: float) -> dict:
-        """Validation means of every component, the raw KL and the MR-STFT distance."""
+        """{field: value} of every validation-phase epoch field: the mean of each loss term, the
+        raw KL and the MR-STFT distance ({} without a validation set)."""
         if len(self.val_rep) == 0:
             return {}
         self.model.eval()
@@ -332,38 +344,35 @@ class Trainer:
             losses = compute_combined_loss(recon, rep, mu, logvar, self.config.loss, kl_weight, self.stft_loss,
                                            representation=self.representation, target_audio=audio)
             decoded = self.representation.decode(recon, audio.shape[-1])
-            row = torch.stack([losses["total_loss"], losses["recon_loss"], losses["kl_loss"], losses["stft_loss"],
-                               losses["mag_recon_loss"], losses["if_recon_loss"], kl_divergence(mu, logvar),
+            row = torch.stack([*(losses[term] for term in VAL_TERMS), kl_divergence(mu, logvar),
                                self.distance(decoded, audio)]) * len(rep)
             sums = sums + row
         self.model.train()
-        values = (self.group.reduce_sums(sums) / len(self.val_rep)).cpu().tolist()
-        names = ("val_loss", "val_recon_loss", "val_kl_loss", "val_stft_loss", "val_mag_recon_loss",
-                 "val_if_recon_loss", "kl_divergence", "val_mrstft_distance")
-        return dict(zip(names, values))
+        *terms, kl_raw, distance = (self.group.reduce_sums(sums) / len(self.val_rep)).cpu().tolist()
+        return {**dict(zip(VAL_TERMS.values(), terms)), **dict(kl_divergence=kl_raw, val_mrstft_distance=distance)}
 
     def _end_epoch(self, epoch: int, rows: list) -> None:
         cfg = self.config
         finite_rows = [r for r in rows if r[-1] and all(math.isfinite(v) for v in r)]
-        means = [sum(col) / len(finite_rows) for col in zip(*finite_rows)] if finite_rows else [math.nan] * 8
+        # rows hold STEP_TERMS' values first (see _train_step): their means are the training terms
+        means = [sum(col) / len(finite_rows) for col in zip(*finite_rows)] if finite_rows else \
+            [math.nan] * len(STEP_TERMS)
+        train = {TRAIN_TERMS[term]: value for term, value in zip(STEP_TERMS, means) if term in TRAIN_TERMS}
         kl_weight = kl_weight_at(self.state.step, self.total_steps, cfg.loss.kl)
         val = self._validate(kl_weight)
-        nan = math.nan
-        train_loss = means[0]
-        val_loss = val.get("val_loss", nan)
+        validation = {name: val.get(name, math.nan) for name in VAL_FIELDS}
+        train_loss, val_loss = train[TRAIN_TERMS["total"]], validation[VAL_TERMS["total"]]
         elapsed = self._elapsed()
         self.state.elapsed_seconds = elapsed
         epochs_this_session = max(epoch - self._session_start_epoch, 1)
         eta = (elapsed - self._elapsed_before) / epochs_this_session * (cfg.epochs - epoch)
-        event = ev.EpochMetrics(
-            epoch, cfg.epochs, self.state.step, train_loss, val_loss, val.get("val_recon_loss", nan),
-            val.get("val_kl_loss", nan), val.get("kl_divergence", nan), val_loss - train_loss,
-            self.optimizer.param_groups[0]["lr"], eta, elapsed, val.get("val_stft_loss", nan),
-            val.get("val_mag_recon_loss", nan), val.get("val_if_recon_loss", nan), val.get("val_mrstft_distance", nan),
-            means[1], means[2], means[3], means[4], means[5], kl_weight, len(rows) - len(finite_rows), time.time())
+        event = ev.EpochMetrics(**{**train, **validation, **dict(
+            epoch=epoch, total_epochs=cfg.epochs, step=self.state.step, overfitting_gap=val_loss - train_loss,
+            learning_rate=self.optimizer.param_groups[0]["lr"], eta_seconds=eta, elapsed_seconds=elapsed,
+            kl_weight=kl_weight, skipped_steps=len(rows) - len(finite_rows), wall_time=time.time())})
         self._emit("on_epoch", event)
 
-        monitored, name = (val_loss, "val_loss") if val else (train_loss, "train_loss")
+        monitored, name = (val_loss, VAL_TERMS["total"]) if val else (train_loss, TRAIN_TERMS["total"])
         streak = self.detector.update(epoch, monitored)
         if math.isfinite(monitored) and monitored < self.state.best_loss:
             self.state.best_loss, self.state.best_epoch, self.state.best_step = monitored, epoch, self.state.step
@@ -371,8 +380,10 @@ class Trainer:
         if time.monotonic() - self._last_checkpoint >= cfg.checkpoint_interval_s:
             self._save_checkpoint("interval")
         if streak is not None:
-            self._emit("on_divergence", ev.DivergenceWarning(epoch, self.state.step, name, self.detector.patience,
-                                                             *streak))
+            streak_epochs, streak_losses = streak
+            self._emit("on_divergence", ev.DivergenceWarning(
+                epoch=epoch, step=self.state.step, monitored=name, patience=self.detector.patience,
+                streak_epochs=streak_epochs, streak_losses=streak_losses))
 
     # -- checkpoints -------------------------------------------------------------------------------
     def _checkpoint_payload(self, metrics: dict) -> dict:

@@ -16,6 +16,7 @@ from distill_engine import (
     create_stft_loss,
     kl_weight_at,
 )
+from distill_engine.model.losses import term_weights
 
 RESOLUTION_SETS = [
     ((512, 1024, 2048), (128, 256, 512), (512, 1024, 2048)),
@@ -75,7 +76,7 @@ def test_gradients_finite_on_silent_input_and_target():
     mu = torch.zeros(2, 8, requires_grad=True)
     logvar = torch.zeros(2, 8, requires_grad=True)
     out = compute_combined_loss(recon, target, mu, logvar, LossConfig(), 0.01, representation=rep, target_audio=silent)
-    out["total_loss"].backward()
+    out["total"].backward()
     assert all(torch.isfinite(v) for v in out.values())
     for tensor in (recon, mu, logvar):
         assert torch.isfinite(tensor.grad).all()
@@ -93,15 +94,16 @@ def test_combined_loss_keys_and_weighting():
     config = LossConfig(stft=STFTLossConfig(weight=2.0), reconstruction=ReconLossConfig(weight=0.5, magnitude_weight=1.5, if_weight=0.25),
                         kl=KLLossConfig(free_bits=0.0))
     out = compute_combined_loss(recon, target, mu, logvar, config, 0.3, representation=rep, target_audio=target_audio)
-    assert set(out) == {"total_loss", "stft_loss", "mag_recon_loss", "if_recon_loss", "kl_loss", "recon_loss"}
-    assert torch.isclose(out["mag_recon_loss"], (recon[:, 0] - target[:, 0]).abs().mean())
-    assert torch.isclose(out["recon_loss"], 0.5 * (1.5 * out["mag_recon_loss"] + 0.25 * out["if_recon_loss"]))
+    assert set(out) == {"total", "stft", "magnitude", "if", "kl", "recon"}
+    assert term_weights(config, 0.3) == {"stft": 2.0, "magnitude": 0.75, "if": 0.125, "kl": 0.3}
+    assert torch.isclose(out["magnitude"], (recon[:, 0] - target[:, 0]).abs().mean())
+    assert torch.isclose(out["recon"], 0.5 * (1.5 * out["magnitude"] + 0.25 * out["if"]))
     expected_kl = (0.5 * (mu**2 + logvar.exp() - 1 - logvar)).sum(1).mean()
-    assert torch.isclose(out["kl_loss"], expected_kl)
-    assert torch.isclose(out["total_loss"], 2.0 * out["stft_loss"] + out["recon_loss"] + 0.3 * out["kl_loss"])
+    assert torch.isclose(out["kl"], expected_kl)
+    assert torch.isclose(out["total"], 2.0 * out["stft"] + out["recon"] + 0.3 * out["kl"])
     oracle = per_example_auraloss([512, 1024, 2048], [128, 256, 512], [512, 1024, 2048],
                                   rep.decode(recon, 8000), target_audio)
-    assert abs(float(out["stft_loss"]) - float(oracle)) <= 1e-4 * float(oracle)
+    assert abs(float(out["stft"]) - float(oracle)) <= 1e-4 * float(oracle)
 
 
 def test_if_loss_is_weighted_by_target_magnitude():
@@ -117,7 +119,7 @@ def test_if_loss_is_weighted_by_target_magnitude():
 
     def if_loss(recon):
         return float(compute_combined_loss(recon, target, mu, logvar, LossConfig(), 0.0, representation=rep,
-                                           target_audio=target_audio)["if_recon_loss"])
+                                           target_audio=target_audio)["if"])
 
     assert if_loss(error_loud) > 3 * if_loss(error_quiet)
     weights = magnitude / magnitude.mean()
@@ -131,13 +133,13 @@ def test_free_bits_clamp_each_dimension():
     target = Representation(16000, 256, 64).encode(torch.zeros(4, 2000))
     out = compute_combined_loss(target, target, mu, logvar, LossConfig(kl=KLLossConfig(free_bits=0.5)), 1.0,
                                 representation=Representation(16000, 256, 64))
-    assert abs(float(out["kl_loss"]) - (2.0 + 9 * 0.5)) < 1e-5
+    assert abs(float(out["kl"]) - (2.0 + 9 * 0.5)) < 1e-5
 
 
 def test_default_signature_works_without_representation():
     target = Representation(16000, 1024, 256).encode(audio_pair(batch=2, samples=8000)[1])
     out = compute_combined_loss(target + 0.1, target, torch.zeros(2, 4), torch.zeros(2, 4), LossConfig(), 0.0)
-    assert float(out["stft_loss"]) > 0 and torch.isfinite(out["total_loss"])
+    assert float(out["stft"]) > 0 and torch.isfinite(out["total"])
 
 
 def test_kl_schedule_is_linear_warmup_then_constant():
@@ -155,7 +157,7 @@ def test_nonfinite_total_is_visible_without_host_sync():
     recon = target.clone()
     recon[0, 0, 3, 3] = float("nan")
     out = compute_combined_loss(recon, target, torch.zeros(1, 4), torch.zeros(1, 4), LossConfig(), 0.0, representation=rep)
-    assert not bool(torch.isfinite(out["total_loss"]))
+    assert not bool(torch.isfinite(out["total"]))
 
 
 def test_a_batch_loss_is_the_mean_of_its_halves_losses():

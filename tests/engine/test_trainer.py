@@ -115,7 +115,7 @@ def _nan_at(monkeypatch, bad_steps):
         if torch.is_grad_enabled():
             calls["train"] += 1
             if calls["train"] in bad_steps:
-                out["total_loss"] = out["total_loss"] * float("nan")
+                out["total"] = out["total"] * float("nan")
         return out
 
     monkeypatch.setattr(trainer_module, "compute_combined_loss", patched)
