@@ -37,7 +37,7 @@ class MainWindow(QMainWindow):
         self.corpus_panel.set_demo_folder(str(paths.demo_corpus_dir()))
         self.config_editor = ConfigEditorPanel(config)
         self.plot_panel = LossPlotPanel()
-        self.contribution_panel = ContributionPanel(config.loss)
+        self.contribution_panel = ContributionPanel(self.plot_panel.data)   # the live plot's series
         self.log_panel = LogPanel()
         self.status = TrainingStatus()
         self.controller = TrainingController(self, self.plot_panel, self.contribution_panel, self.log_panel,
@@ -68,11 +68,11 @@ class MainWindow(QMainWindow):
 
         self.config_editor.validity_changed.connect(self._update_actions)
         self.config_editor.config_changed.connect(self.corpus_panel.set_config)
-        self.config_editor.config_changed.connect(lambda cfg: self.contribution_panel.set_loss_config(cfg.loss))
         self.corpus_panel.report_ready.connect(self._update_actions)
         self.corpus_panel.load_failed.connect(self._update_actions)
         self.corpus_panel.folder_changed.connect(self._update_actions)
         self.controller.running_changed.connect(self._update_actions)
+        self.controller.paused_changed.connect(self._show_pause_state)
         self.controller.running_changed.connect(lambda _running: self.history_tab.browser.runs.refresh())
 
         self._restore_geometry()
@@ -135,7 +135,9 @@ class MainWindow(QMainWindow):
         self.settings.setValue("run_folders", folders)
 
     def _toggle_pause(self) -> None:
-        paused = self.controller.toggle_pause()
+        self.controller.toggle_pause()      # paused_changed updates the button
+
+    def _show_pause_state(self, paused: bool) -> None:
         self.pause_action.setText("▶ Resume" if paused else "❚❚ Pause")
 
     # -- settings and closing ---------------------------------------------------------------------

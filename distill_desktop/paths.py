@@ -1,30 +1,23 @@
-"""Where the desktop app keeps things: the only module that asks platformdirs."""
+"""Where the desktop app keeps things. The per-user folders come from distill_engine.user_dirs,
+the one module of the project that asks platformdirs, so the app and the engine agree."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import platformdirs
+from distill_engine.runs.writer import default_runs_dir
+from distill_engine.user_dirs import config_dir, data_dir
 
-APP = "distill"
-
-
-def data_dir() -> Path:
-    """$DISTILL_DATA_DIR, else the per-user data directory."""
-    override = os.environ.get("DISTILL_DATA_DIR")
-    return Path(override) if override else Path(platformdirs.user_data_dir(APP))
+__all__ = ["data_dir", "demo_corpus_dir", "runs_dir", "settings_file"]
 
 
 def runs_dir() -> Path:
     """Where training runs are written (the engine's default)."""
-    return data_dir() / "runs"
+    return default_runs_dir()
 
 
 def settings_file() -> Path:
     """The INI file behind QSettings (window geometry, last corpus, last config)."""
-    override = os.environ.get("DISTILL_DATA_DIR")
-    base = Path(override) if override else Path(platformdirs.user_config_dir(APP))
-    return base / "desktop-settings.ini"
+    return config_dir() / "desktop-settings.ini"
 
 
 def demo_corpus_dir() -> Path:

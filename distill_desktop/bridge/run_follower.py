@@ -1,8 +1,8 @@
 """Follow a run that another thread or process is writing: poll its folder off the GUI thread and
 emit what is new.
 
-A worker object living in its own QThread polls every `interval_ms` (250 ms) with its own QTimer:
-one summary query (status, epochs done), the step rows after the last one seen
+The polling is a background job (bridge.background) at a lower CPU priority: every `interval_ms`
+(250 ms) one summary query (status, epochs done), the step rows after the last one seen
 (`Run.metrics_since`), the epoch table only when an epoch was added, and the events after the last
 id. Each is a short query on a read-only connection, so the writer is never blocked and nothing in
 the run folder is modified. A run folder whose database does not exist yet (a sync still arriving)
@@ -10,17 +10,16 @@ or cannot be read is retried on every poll; `error` says why it could not be rea
 """
 from __future__ import annotations
 
-import os
-import sys
-import threading
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QMetaObject, QObject, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 
 from distill_engine.errors import RunStoreError
 from distill_engine.runs.reader import open_run
 from distill_engine.runs.schema import EPOCH_METRICS, STEP_METRICS
+
+from .background import BackgroundJobs
 
 #: Step columns sent with steps_added (wall_time and epoch are sent as series too).
 STEP_NAMES = STEP_METRICS + ("wall_time", "epoch")
@@ -30,91 +29,54 @@ FOLLOWER_NICE = 10
 EPOCH_NAMES = EPOCH_METRICS + ("step", "wall_time")
 
 
-def _lower_this_threads_priority() -> None:
-    """Linux ignores QThread priorities for normal threads; a nice value per thread works there.
-    Under CPU contention the training (writer) then wins over the follower."""
-    if sys.platform.startswith("linux"):
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), FOLLOWER_NICE)
-        except OSError:
-            pass
+class _RunPoller:
+    """What one poll of a run folder found new, as (RunFollower signal name, payload) pairs."""
 
-
-class _Poller(QObject):
-    """Lives in the follower's thread; every slot runs there."""
-
-    #: (generation, name of the RunFollower signal, payload); one signal keeps them in order
-    report = Signal(int, str, object)
-
-    def __init__(self, run_dir: Path, interval_ms: int, generation: int, step_names: tuple):
-        super().__init__()
-        self.run_dir, self.interval_ms, self.generation = run_dir, interval_ms, generation
-        self.step_names = list(step_names)
+    def __init__(self, run_dir: Path, step_names: tuple):
+        self.run_dir, self.step_names = run_dir, list(step_names)
         self.run = None
         self.last_step, self.last_epoch, self.last_event_id = -1, 0, 0
         self.status, self.last_error = None, None
-        self.timer = None
 
-    @Slot()
-    def begin(self) -> None:
-        _lower_this_threads_priority()
-        self.timer = QTimer(self)
-        self.timer.setSingleShot(True)   # restarted after each poll: a slow poll never piles up
-        self.timer.setInterval(self.interval_ms)
-        self.timer.timeout.connect(self.poll)
-        self.poll()
+    def poll(self) -> list:
+        try:
+            reports = self._poll_once()
+            self.last_error = None
+            return reports
+        except (RunStoreError, OSError) as exc:
+            self.close()
+            if str(exc) != self.last_error:
+                self.last_error = str(exc)
+                return [("error", str(exc))]
+            return []
 
-    @Slot()
-    def finish(self) -> None:
-        if self.timer is not None:
-            self.timer.stop()
-            self.timer = None
+    def close(self) -> None:
         if self.run is not None:
             self.run.close()
             self.run = None
-        app = QCoreApplication.instance()
-        if app is not None and self.thread() is QThread.currentThread():
-            self.moveToThread(app.thread())   # so the GUI thread can delete it once we are done
-        QThread.currentThread().quit()
 
-    @Slot()
-    def poll(self) -> None:
-        if self.timer is None:
-            return
-        try:
-            self._poll_once()
-            self.last_error = None
-        except (RunStoreError, OSError) as exc:
-            if self.run is not None:
-                self.run.close()
-                self.run = None
-            if str(exc) != self.last_error:
-                self.last_error = str(exc)
-                self.report.emit(self.generation, "error", str(exc))
-        if self.timer is not None:
-            self.timer.start()
-
-    def _poll_once(self) -> None:
+    def _poll_once(self) -> list:
         if self.run is None:
             self.run = open_run(self.run_dir)
-        run = self.run
+        run, reports = self.run, []
         summary = run.summary()
         steps, values = run.metrics_since(self.last_step, self.step_names)
         if len(steps):
             self.last_step = int(steps[-1])
             added = {name: (steps, v) for name, v in values.items() if not np.isnan(v).all()}
-            self.report.emit(self.generation, "steps_added", added)
+            reports.append(("steps_added", added))
         if summary.epochs_done > self.last_epoch:
-            self._poll_epochs(run)
+            reports += self._poll_epochs(run)
         events = run.events(after_id=self.last_event_id)
         if events:
             self.last_event_id = events[-1].id
-            self.report.emit(self.generation, "events_added", events)
+            reports.append(("events_added", events))
         if summary.status != self.status:
             self.status = summary.status
-            self.report.emit(self.generation, "status_changed", summary.status)
+            reports.append(("status_changed", summary.status))
+        return reports
 
-    def _poll_epochs(self, run) -> None:
+    def _poll_epochs(self, run) -> list:
         present = set(run.metric_names("epoch")) | {"step", "wall_time"}
         added = {}
         for name in EPOCH_NAMES:
@@ -126,7 +88,21 @@ class _Poller(QObject):
             epochs = next(iter(added.values()))[0]
             if len(epochs):
                 self.last_epoch = int(epochs[-1])
-                self.report.emit(self.generation, "epochs_added", added)
+                return [("epochs_added", added)]
+        return []
+
+
+def _follow(job, run_dir: Path, interval_s: float, step_names: tuple) -> None:
+    """The polling loop (a background job): report what each poll found until cancelled."""
+    poller = _RunPoller(run_dir, step_names)
+    try:
+        while True:
+            for report in poller.poll():
+                job.report(report)
+            if job.sleep(interval_s):   # the next poll starts after this one: polls never pile up
+                return
+    finally:
+        poller.close()
 
 
 class RunFollower(QObject):
@@ -150,43 +126,28 @@ class RunFollower(QObject):
         super().__init__(parent)
         self.interval_ms, self.step_names = interval_ms, tuple(step_names)
         self.run_dir: Path | None = None
-        self._thread: QThread | None = None
-        self._poller: _Poller | None = None
-        self._generation = 0
+        self.jobs = BackgroundJobs(niceness=FOLLOWER_NICE)
 
     @property
     def running(self) -> bool:
-        return self._thread is not None
+        return self.jobs.is_running()
 
     def start(self, run_dir) -> None:
         """Follow `run_dir` (stops following the previous one first)."""
         self.stop()
         self.run_dir = Path(run_dir)
-        thread = QThread()
-        thread.setObjectName(f"run-follower-{self.run_dir.name}")
-        self._generation += 1
-        poller = _Poller(self.run_dir, self.interval_ms, self._generation, self.step_names)
-        poller.moveToThread(thread)
-        poller.report.connect(self._relay)   # queued: self lives in the GUI thread
-        thread.started.connect(poller.begin)
-        self._thread, self._poller = thread, poller
-        thread.start(QThread.Priority.LowPriority)   # Windows/macOS; Linux: see _Poller.begin
+        self.jobs.start(_follow, self.run_dir, self.interval_ms / 1000, self.step_names,
+                        on_progress=self._relay, on_error=self._on_failed)
 
     def stop(self) -> None:
-        """Stop polling and wait for the thread to end (safe to call when not following)."""
-        thread, poller = self._thread, self._poller
-        if thread is None:
-            return
-        self._thread = self._poller = None
-        self._generation += 1   # reports of this poller still queued for the GUI thread are dropped
-        # finish() runs in the worker thread (a timer is stopped by its own thread), then quits it
-        QMetaObject.invokeMethod(poller, "finish", Qt.ConnectionType.QueuedConnection)
-        thread.wait()
-        poller.report.disconnect(self._relay)
-        poller.deleteLater()
-        thread.deleteLater()
+        """Stop polling and wait for the poll in progress to end (safe to call when not following);
+        what it still reports is dropped."""
+        self.jobs.cancel()
+        self.jobs.wait()
 
-    @Slot(int, str, object)
-    def _relay(self, generation: int, name: str, payload) -> None:
-        if generation == self._generation and self._poller is not None:
-            getattr(self, name).emit(payload)
+    def _relay(self, report) -> None:
+        name, payload = report
+        getattr(self, name).emit(payload)
+
+    def _on_failed(self, exc: Exception, details: str) -> None:
+        self.error.emit(f"following stopped: {type(exc).__name__}: {exc}")

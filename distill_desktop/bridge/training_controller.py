@@ -23,6 +23,7 @@ class TrainingController(QObject):
     """Glue between one TrainingSession and the views that show a live run."""
 
     running_changed = Signal(bool)
+    paused_changed = Signal(bool)  # the trainer's pause state, after a press or a divergence warning
     run_finished = Signal(object)  # RunFinished or None
 
     def __init__(self, window, plot, contributions, log, status, parent=None):
@@ -44,9 +45,7 @@ class TrainingController(QObject):
         """Start a run; the views are cleared for it."""
         self.last_request = request
         self.plot.clear()
-        self.contributions.clear()
-        if request.config is not None:
-            self.contributions.set_loss_config(request.config.loss)
+        self.contributions.clear()      # weighted with the run's own weights once it starts
         self.log.append(f"Starting training on {request.corpus_folder or request.resume_run}")
         self.status.set_state("Loading corpus…")
         worker = self.worker = self.session.start(request)
@@ -65,14 +64,16 @@ class TrainingController(QObject):
         self.session.stop("stopped", "stopped from the app")
 
     def toggle_pause(self) -> bool:
-        """Pause or resume; returns True when now paused."""
+        """Pause or resume (by the trainer's own state); returns True when now paused."""
         if self.session.paused:
             self.session.resume()
             self.status.set_state("Training")
         else:
             self.session.pause()
             self.status.set_state("Paused")
-        return self.session.paused
+        paused = self.session.paused
+        self.paused_changed.emit(paused)
+        return paused
 
     def shutdown(self) -> bool:
         """Stop the run cooperatively and wait for its checkpoint (window closing)."""
@@ -83,6 +84,7 @@ class TrainingController(QObject):
     # -- worker signals ---------------------------------------------------------------------------
     def _on_run_started(self, event) -> None:
         self.status.run_started(event)
+        self.contributions.set_run_weights(event.term_weights)
         self.plot.set_steps_per_epoch(event.steps_per_epoch)
         self.log.append(f"Run {event.run_id} on {event.device}: {event.parameter_count:,} parameters, "
                         f"{event.steps_per_epoch} steps of batch {event.batch_size} per epoch\n"
@@ -95,14 +97,12 @@ class TrainingController(QObject):
         if curves is None:
             self.log.append(f"warning: the run's earlier steps cannot be shown ({error})")
             return
-        feed_run_curves(self.plot, curves)
-        self.contributions.add_step_columns(curves["steps"])
+        feed_run_curves(self.plot, curves)          # the Contributions chart reads the same series
         shown = len(next(iter(curves["steps"].values()))[0]) if curves["steps"] else 0
         self.log.append(f"Continuing the run: its {shown:,} earlier steps are shown too.")
 
     def _on_steps(self, events: list) -> None:
-        self.plot.add_steps(events)
-        self.contributions.add_steps(events)
+        self.plot.add_steps(events)                 # the Contributions chart reads the same series
         self.status.steps(events)
 
     def _on_epoch(self, event) -> None:
@@ -121,6 +121,7 @@ class TrainingController(QObject):
     def _on_divergence(self, event) -> None:
         self.log.append(f"DIVERGENCE WARNING: {format_divergence(event)} Training is paused.")
         self.status.set_state("Paused: divergence")
+        self.paused_changed.emit(self.session.paused)   # the bridge paused the trainer already
         dialog = self.divergence_dialog = DivergenceDialog(event, self.window)
         dialog.choice_made.connect(self._on_divergence_choice)
         dialog.open()
@@ -131,6 +132,7 @@ class TrainingController(QObject):
             self.log.append("Keep training (chosen after the divergence warning).")
             self.session.resume()
             self.status.set_state("Training")
+            self.paused_changed.emit(self.session.paused)
         elif choice == STOP:
             self.log.append("Stopping after the divergence warning; the best checkpoint is kept.")
             self.session.stop("diverged-stopped", "stopped after a divergence warning")

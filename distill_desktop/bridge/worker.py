@@ -22,6 +22,7 @@ from distill_engine.training.events import Callback
 from distill_engine.runs.reader import open_run
 
 from ..gc_pauses import import_torch_frozen
+from .background import lower_this_threads_priority
 from ..models.run_curves import read_run_curves
 
 STEP_BATCH_SECONDS = 0.05
@@ -166,19 +167,18 @@ class TrainingWorker(QObject):
             if self.trainer is not None:
                 self.trainer.resume_training()
 
+    @property
+    def paused(self) -> bool:
+        """The trainer's own pause state (it may pause itself: QtBridge on a divergence warning)."""
+        with self._lock:
+            return self.trainer is not None and self.trainer.paused
 
-def _lower_this_threads_priority(niceness: int | None = None) -> None:
-    """Let the GUI thread win the cores: training runs at a lower CPU priority (Linux/macOS).
 
-    Called before torch starts its intra-op threads from this thread, so they inherit it."""
-    if niceness is None:
-        niceness = int(os.environ.get("DISTILL_TRAINING_NICENESS", "10"))
-    if niceness <= 0:
-        return
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
-    except (AttributeError, OSError):  # Windows, or not permitted: train at normal priority
-        pass
+def _lower_this_threads_priority() -> None:
+    """Let the GUI thread win the cores: training runs at a lower CPU priority (Linux/macOS), nice
+    DISTILL_TRAINING_NICENESS (default 10). Called before torch starts its intra-op threads from
+    this thread, so they inherit it."""
+    lower_this_threads_priority(int(os.environ.get("DISTILL_TRAINING_NICENESS", "10")))
 
 
 class TrainingSession(QObject):
@@ -191,7 +191,6 @@ class TrainingSession(QObject):
         super().__init__(parent)
         self.thread: QThread | None = None
         self.worker: TrainingWorker | None = None
-        self.paused = False
 
     def is_running(self) -> bool:
         return self.thread is not None
@@ -207,7 +206,6 @@ class TrainingSession(QObject):
         # The thread's event loop ends as soon as run() returns; the window cleans up when it hears.
         self.worker.finished.connect(self.thread.quit, Qt.DirectConnection)
         self.worker.finished.connect(self._on_finished)
-        self.paused = False
         self.thread.start()
         self.started.emit()
         return self.worker
@@ -218,7 +216,6 @@ class TrainingSession(QObject):
             return
         thread.wait()
         self.thread = self.worker = None
-        self.paused = False
         worker.deleteLater()
         thread.deleteLater()
         self.stopped.emit(result)
@@ -227,15 +224,18 @@ class TrainingSession(QObject):
         if self.worker is not None:
             self.worker.request_stop(status, reason)
 
+    @property
+    def paused(self) -> bool:
+        """Whether the run is paused, read from its trainer (never a copy that can go stale)."""
+        return self.worker is not None and self.worker.paused
+
     def pause(self) -> None:
         if self.worker is not None:
             self.worker.request_pause()
-            self.paused = True
 
     def resume(self) -> None:
         if self.worker is not None:
             self.worker.request_resume()
-            self.paused = False
 
     def stop_and_wait(self, timeout_ms: int = 120_000) -> bool:
         """Stop cooperatively and block until the worker thread has ended (used on close)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, QThread, Signal
+from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QImage, QPainter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton,
@@ -25,8 +25,9 @@ from distill_engine.training.events import EpochMetrics, StepMetrics, metric_nam
 
 from .checkpoints_panel import CheckpointsPanel
 from .runs_panel import RunsPanel
-from ..models.loss_data import FIELDS, SCHEDULES
+from ..models.loss_data import FIELDS, SCHEDULES, fractional_epochs
 from ..models.run_curves import FOLLOWED_STEP_NAMES, feed_epochs, feed_run_curves, feed_steps, read_run_curves
+from ..bridge.background import BackgroundJobs
 from ..bridge.run_follower import RunFollower
 
 #: Components offered for overlays, (label, metric, per): per step the plotted losses, the measures
@@ -39,28 +40,15 @@ OVERLAY_COMPONENTS = (
 )
 
 
-class _OpenThread(QThread):
-    """Reads one run's curves off the GUI thread: `loaded(generation, (curves, name, status), "")`
-    or `loaded(generation, None, reason)`."""
-
-    loaded = Signal(int, object, str)
-
-    def __init__(self, generation: int, run_dir: str):
-        super().__init__()
-        self.generation, self.run_dir = generation, run_dir
-
-    def run(self):
-        try:
-            with open_run(self.run_dir) as run:
-                result = (read_run_curves(run), run.name, run.status)
-        except (DistillError, KeyError) as exc:
-            self.loaded.emit(self.generation, None, str(exc))
-            return
-        self.loaded.emit(self.generation, result, "")
+def _read_run(job, run_dir: str):
+    """(curves, name, status) of a stored run (a background job)."""
+    with open_run(run_dir) as run:
+        return read_run_curves(run), run.name, run.status
 
 
 def overlay_xy(run, name: str, per: str, x_mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """(x in the plot's x mode, values) of one metric of a run, for add_run_overlay."""
+    """(x in the plot's x mode, values) of one metric of a run, for add_run_overlay; fractional
+    epochs as the live plot computes them (loss_data.fractional_epochs)."""
     keys, values = run.metric(name, per=per)
     if x_mode == "wall time":
         x = run.metric("wall_time", per=per)[1]
@@ -72,23 +60,9 @@ def overlay_xy(run, name: str, per: str, x_mode: str) -> tuple[np.ndarray, np.nd
     if per == "epoch":
         return keys, values
     epochs, anchor_steps = run.metric("step", per="epoch")
-    return steps_to_epochs(keys, anchor_steps, epochs), values
-
-
-def steps_to_epochs(steps, anchor_steps, anchor_epochs) -> np.ndarray:
-    """Fractional epochs: linear between (step 0, epoch 0) and each epoch's last step; beyond the
-    last epoch at the last epoch's pace."""
-    ok = np.isfinite(anchor_steps)
-    xs = np.concatenate([[0.0], np.asarray(anchor_steps, float)[ok]])
-    ys = np.concatenate([[0.0], np.asarray(anchor_epochs, float)[ok]])
-    steps = np.asarray(steps, float)
-    if len(xs) < 2 or xs[-1] <= 0:
-        return steps * np.nan
-    out = np.interp(steps, xs, ys)
-    pace = (ys[-1] - ys[-2]) / max(xs[-1] - xs[-2], 1e-12)
-    beyond = steps > xs[-1]
-    out[beyond] = ys[-1] + (steps[beyond] - xs[-1]) * pace
-    return out
+    started = run.events(kind="run_started")
+    steps_per_epoch = started[-1].payload.get("steps_per_epoch") if started else None
+    return fractional_epochs(keys, dict(zip(epochs.tolist(), anchor_steps.tolist())), steps_per_epoch), values
 
 
 class RunBrowser(QWidget):
@@ -105,8 +79,7 @@ class RunBrowser(QWidget):
         self.follower = RunFollower(self, step_names=FOLLOWED_STEP_NAMES)
         self.followed: str | None = None
         self.overlaid: list[str] = []
-        self._generation = 0
-        self._threads: set[_OpenThread] = set()
+        self.jobs = BackgroundJobs()     # opening a run
         self._opening = ""
         self.component_combo = QComboBox()
         for label, name, per in OVERLAY_COMPONENTS:
@@ -149,35 +122,23 @@ class RunBrowser(QWidget):
         self.plot.clear()
         self.plot.clear_overlays()
         self.overlaid = []
-        self._generation += 1
-        thread = _OpenThread(self._generation, str(run_dir))
-        thread.loaded.connect(self._on_loaded)
-        thread.finished.connect(self._on_thread_finished)   # queued: runs on the GUI thread
-        self._threads.add(thread)
         self._opening = str(run_dir)
         self.status.setText(f"Opening {Path(run_dir).name}…")
         self.checkpoints.set_run(run_dir)
-        thread.start()
+        self.jobs.start(_read_run, str(run_dir), on_result=self._on_loaded, on_error=self._on_open_failed)
 
-    def _on_loaded(self, generation: int, result, error: str) -> None:
-        if generation != self._generation:
-            return                      # another run was opened (or followed) meanwhile
+    def _on_open_failed(self, exc: Exception, details: str) -> None:
+        if not isinstance(exc, (DistillError, KeyError)):
+            raise exc                   # an internal bug stays loud
+        self.status.setText("")
+        self.runs.show_error("Open run", str(exc))
+
+    def _on_loaded(self, result) -> None:
         run_dir = self._opening
-        if result is None:
-            self.status.setText("")
-            self.runs.show_error("Open run", error)
-            return
         curves, name, status = result
         feed_run_curves(self.plot, curves)
         self.status.setText(f"{name}: {status}")
         self.run_loaded.emit(run_dir)
-
-    def _on_thread_finished(self) -> None:
-        thread = self.sender()
-        if thread in self._threads:
-            thread.wait()               # finished is emitted just before run() returns
-            self._threads.discard(thread)
-            thread.deleteLater()
 
     def overlay(self, run_dirs) -> None:
         """Draw the chosen component of each run in its own colour, legend naming the runs."""
@@ -218,7 +179,7 @@ class RunBrowser(QWidget):
         self.follower.start(run_dir)
 
     def stop_following(self) -> None:
-        self._generation += 1           # a run still being opened is not shown any more
+        self.jobs.cancel()              # a run still being opened is not shown any more
         self.follower.stop()
         self.followed = None
 
@@ -275,8 +236,7 @@ class RunBrowser(QWidget):
     def shutdown(self) -> None:
         """Stop the follower's thread and wait for a listing in progress (call before closing)."""
         self.stop_following()
-        for thread in list(self._threads):
-            thread.wait()
+        self.jobs.wait()
         self.runs.wait()
 
     def closeEvent(self, event):

@@ -1,8 +1,8 @@
 """The runs panel: every run in the data directory and the folders the user added, with sort, text
 filter and the actions on runs (open, overlay, compare configs, rename, delete, export CSV, follow).
 
-Listing runs (`list_runs`, one short read-only query per run) runs on a QThread and only the
-summaries cross back. A run whose database cannot be read is listed with an error badge and its
+Listing runs (`list_runs`, one short read-only query per run) runs as a background job
+(bridge.background) and only the summaries cross back. A run whose database cannot be read is listed with an error badge and its
 reason in the tooltip; folders that are not runs are ignored. Questions to the user go through
 overridable methods (`confirm`, `ask_text`, `ask_save_path`, `ask_folder`) so tests can answer them.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, QThread, Signal
+from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView,
                                QInputDialog, QLabel, QLineEdit, QMessageBox, QPushButton,
                                QTableView, QVBoxLayout, QWidget)
@@ -19,24 +19,12 @@ from distill_engine.errors import DistillError
 from distill_engine.runs.admin import delete_run, export_metrics_csv, rename_run
 from distill_engine.runs.reader import open_run
 
+from ..bridge.background import BackgroundJobs
 from .runs_model import COLUMNS, SORT_ROLE, RunsTableModel, summarise_folders
 
-# Listing threads still running after their panel went away stay referenced here (a running
-# QThread must never be destroyed).
-_RUNNING: set["_ListThread"] = set()
 
-
-class _ListThread(QThread):
-    """Lists the runs of several folders once; `listed(generation, summaries)` when done."""
-
-    listed = Signal(int, object)
-
-    def __init__(self, generation: int, folders: list):
-        super().__init__()
-        self.generation, self.folders = generation, folders
-
-    def run(self):
-        self.listed.emit(self.generation, summarise_folders(self.folders))
+def _list_runs(job, folders: list):
+    return summarise_folders(folders)
 
 
 class RunsPanel(QWidget):
@@ -59,8 +47,7 @@ class RunsPanel(QWidget):
         self.proxy.setFilterKeyColumn(-1)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.diff_dialog = None
-        self._generation = 0
-        self._threads: set[_ListThread] = set()
+        self.jobs = BackgroundJobs()
         self._build()
 
     def _build(self):
@@ -100,36 +87,20 @@ class RunsPanel(QWidget):
     # -- listing -------------------------------------------------------------------------------
     def refresh(self) -> None:
         """List the runs again off the GUI thread; `refreshed` fires when the table shows them."""
-        self._generation += 1
-        thread = _ListThread(self._generation, list(self.folders))
-        thread.listed.connect(self._on_listed)
-        thread.finished.connect(self._on_thread_finished)   # queued: runs on the GUI thread
-        _RUNNING.add(thread)
-        self._threads.add(thread)
         self.status_label.setText("Reading runs…")
-        thread.start()
-
-    def _on_thread_finished(self) -> None:
-        thread = self.sender()
-        if thread in self._threads:
-            thread.wait()               # finished is emitted just before run() returns
-            self._threads.discard(thread)
-            _RUNNING.discard(thread)
-            thread.deleteLater()
+        self.jobs.start(_list_runs, list(self.folders), on_result=self._on_listed,
+                        on_error=lambda exc, details: self.status_label.setText(f"Cannot list runs: {exc}"))
 
     def refresh_now(self) -> None:
         """List the runs on this thread (for callers that need the table filled on return)."""
-        self._generation += 1
-        self._on_listed(self._generation, summarise_folders(self.folders))
+        self.jobs.cancel()              # a listing in progress would be older than this one
+        self._on_listed(summarise_folders(self.folders))
 
     def wait(self) -> None:
         """Block until the listings this panel started have finished (closing, tests)."""
-        for thread in list(self._threads):
-            thread.wait()
+        self.jobs.wait()
 
-    def _on_listed(self, generation: int, summaries) -> None:
-        if generation != self._generation:
-            return
+    def _on_listed(self, summaries) -> None:
         selected = set(self.selected_run_dirs())
         self.model.set_runs(summaries)
         self.select_runs([d for d in selected if self.model.row_of(d) >= 0])

@@ -40,6 +40,31 @@ X_MODES = ("step", "epoch", "wall time")
 _NAN = math.nan
 
 
+def fractional_epochs(steps, anchors: dict, steps_per_epoch=None) -> np.ndarray:
+    """The window's one step -> fractional epoch mapping (live curves, stored runs, overlays).
+
+    anchors: {epoch: the step it ended at} (the EpochMetrics rows). Linear between anchors; outside
+    them at `steps_per_epoch` (given, else inferred from the anchors; from one anchor alone, with
+    the run assumed to start at step 0). NaN when neither gives a pace."""
+    steps = np.asarray(steps, dtype=np.float64)
+    pairs = sorted((float(s), float(e)) for e, s in anchors.items() if math.isfinite(s))
+    spe = steps_per_epoch or None
+    if spe is None and len(pairs) >= 2:
+        spe = (pairs[-1][0] - pairs[0][0]) / (pairs[-1][1] - pairs[0][1])
+    elif spe is None and pairs:
+        spe = pairs[0][0] / pairs[0][1] if pairs[0][1] > 0 else pairs[0][0]
+    if not spe or spe <= 0:
+        return np.full(len(steps), _NAN)
+    if not pairs:
+        return steps / spe
+    a_steps, a_epochs = np.array(pairs).T
+    out = np.interp(steps, a_steps, a_epochs)
+    before, after = steps < a_steps[0], steps > a_steps[-1]
+    out[before] = a_epochs[0] + (steps[before] - a_steps[0]) / spe
+    out[after] = a_epochs[-1] + (steps[after] - a_steps[-1]) / spe
+    return out
+
+
 class Clock:
     """x coordinates shared by the curves fed from the same events: step, wall time, epoch."""
 
@@ -82,9 +107,11 @@ class CurveData:
 
 
 class LossSeries:
-    """Every curve of one run, fed events or arrays; marks the curves it changes `dirty`."""
+    """Every curve of one run, fed events or arrays; marks the curves it changes `dirty` and calls
+    its subscribers (the views reading it: the loss plot, the Contributions chart) after each change."""
 
     def __init__(self):
+        self._subscribers: list = []
         self.step_clock, self.epoch_clock = Clock(), Clock()
         self.t0 = _NAN                            # the run's first wall time
         self.anchors: dict[float, float] = {}     # epoch -> step of its EpochMetrics
@@ -95,6 +122,14 @@ class LossSeries:
             prefix = "step" if clock is self.step_clock else "epoch"
             for key, field in keys.items():
                 self.curves[f"{prefix}:{field}"] = CurveData(series, key, clock)
+
+    def subscribe(self, callback) -> None:
+        """Call callback() after every change (new points, a new pace, cleared)."""
+        self._subscribers.append(callback)
+
+    def _changed(self) -> None:
+        for callback in self._subscribers:
+            callback()
 
     def curve(self, name: str, per: str = "step") -> CurveData:
         """The curve called `name`, or "<per>:<name>" (then the other prefix)."""
@@ -122,12 +157,14 @@ class LossSeries:
         walls = np.array([getattr(e, "wall_time", _NAN) for e in events], dtype=np.float64)
         epochs = np.array([getattr(e, "epoch", _NAN) for e in events], dtype=np.float64)
         self._append_events(self.step_clock, self.of(per_step=True), events, (steps, walls, epochs))
+        self._changed()
 
     def add_epoch(self, event) -> None:
         step, epoch = float(getattr(event, "step", _NAN)), float(event.epoch)
         self._note_anchors([epoch], [step])
         columns = ([step], [float(getattr(event, "wall_time", _NAN))], [epoch])
         self._append_events(self.epoch_clock, self.of(per_step=False), [event], columns)
+        self._changed()
 
     def _append_events(self, shared: Clock, curves, events, columns):
         self._note_wall_times(np.asarray(columns[1], dtype=np.float64))
@@ -147,6 +184,7 @@ class LossSeries:
         self._note_wall_times(walls)
         self._extend(self.curve(name, "step"), self.step_clock, steps, values,
                      (steps, walls, np.full(len(steps), _NAN)), key_column=0)
+        self._changed()
 
     def add_epoch_arrays(self, name, epochs, values, steps=None, wall_times=None) -> None:
         epochs = np.asarray(epochs, dtype=np.float64)
@@ -156,6 +194,7 @@ class LossSeries:
         self._note_anchors(epochs, steps)
         self._extend(self.curve(name, "epoch"), self.epoch_clock, epochs, values,
                      (steps, walls, epochs), key_column=2)
+        self._changed()
 
     def _extend(self, curve, shared, keys, values, columns, key_column):
         """Append to one curve, sharing the clock while its keys (steps or epochs) agree with it."""
@@ -176,6 +215,7 @@ class LossSeries:
         self.steps_per_epoch = steps_per_epoch or None
         self.anchor_version += 1
         self.mark_all_dirty()
+        self._changed()
 
     def clear(self) -> None:
         self.step_clock.clear()
@@ -185,6 +225,7 @@ class LossSeries:
         self.anchors.clear()
         self.anchor_version += 1
         self.t0 = _NAN
+        self._changed()
 
     def _note_wall_times(self, walls):
         finite = walls[np.isfinite(walls)]
@@ -219,24 +260,8 @@ class LossSeries:
         return self.t0 if mode == "wall time" and math.isfinite(self.t0) else 0.0
 
     def steps_to_epochs(self, steps: np.ndarray) -> np.ndarray:
-        """Fractional epochs: linear between the EpochMetrics (epoch, step) anchors, extrapolated
-        with the steps per epoch (given, else inferred from the anchors) outside them."""
-        anchors = sorted((s, e) for e, s in self.anchors.items())
-        spe = self.steps_per_epoch
-        if spe is None and len(anchors) >= 2:
-            spe = (anchors[-1][0] - anchors[0][0]) / (anchors[-1][1] - anchors[0][1])
-        elif spe is None and anchors:    # one epoch done: assume the run started at step 0
-            spe = anchors[0][0] / anchors[0][1] if anchors[0][1] > 0 else anchors[0][0]
-        if not spe or spe <= 0:
-            return np.full(len(steps), _NAN)
-        if not anchors:
-            return steps / spe
-        a_steps, a_epochs = np.array(anchors).T
-        out = np.interp(steps, a_steps, a_epochs)
-        before, after = steps < a_steps[0], steps > a_steps[-1]
-        out[before] = a_epochs[0] + (steps[before] - a_steps[0]) / spe
-        out[after] = a_epochs[-1] + (steps[after] - a_steps[-1]) / spe
-        return out
+        """Fractional epochs of steps (fractional_epochs with this run's anchors and pace)."""
+        return fractional_epochs(steps, self.anchors, self.steps_per_epoch)
 
     def update_smoothed(self, curve: CurveData, smoothing: float) -> None:
         """Bring a curve's smoothed twin up to date (only its new tail is smoothed)."""

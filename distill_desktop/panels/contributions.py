@@ -1,7 +1,14 @@
 """What each loss term contributes: a stacked area chart over steps of each weighted term's share
 of the total (STFT, magnitude, IF, KL; the bands fill 0..100 %), and a label with the latest shares.
 
-Shares are computed as steps arrive (O(burst)) and kept as running sums, so the chart's block means
+The weights are the run's own: RunStarted carries them (model.losses.term_weights of the run's loss
+config, the KL term's annealed weight per step in StepMetrics), so editing the loss editor never
+re-weights a run, and a continued run is weighted as it trains. Until a run's weights arrive (the
+earlier steps of a continued run come first) the terms are kept and the shares computed on arrival.
+
+The chart reads the loss plot's series (models.loss_data.LossSeries: the window hands both views the
+same one, fed once), so the terms are buffered once. Shares are computed from each new tail of it
+(O(burst)) and kept as running sums, so the chart's block means
 (about 2000 columns, however long the run) cost O(columns) per redraw; the redraw runs on a QTimer
 at most every 250 ms.
 """
@@ -16,22 +23,26 @@ from PySide6 import QtWidgets
 from distill_engine.training.events import WEIGHTED_TERMS as TERMS
 from distill_engine.training.events import StepMetrics, term_fields, weight_field
 
+from ..models.loss_data import LossSeries
 from ..models.series import GrowingArray
 from ..widgets.redraw import RedrawWhenShown, ReportingPlotWidget
 
 LABELS = {"stft": "STFT", "magnitude": "magnitude", "if": "IF", "kl": "KL"}
 COLORS = {"stft": "#4c9be8", "magnitude": "#f5a623", "if": "#6cc644", "kl": "#e8588c"}
-#: StepMetrics fields read per step: each weighted term (TERMS order), then the KL term's weight
-_FIELDS = (*(term_fields(StepMetrics)[term] for term in TERMS), weight_field(StepMetrics, "kl"))
+#: StepMetrics field of each weighted term (TERMS order), and of the weights that vary per step
+_TERM_FIELDS = {term: term_fields(StepMetrics)[term] for term in TERMS}
+_WEIGHT_FIELDS = {term: name for term in TERMS if (name := weight_field(StepMetrics, term))}
+_FIELDS = (*_TERM_FIELDS.values(), *_WEIGHT_FIELDS.values())
 
 
-def weighted_terms(loss_config, stft, magnitude, inst_freq, kl, kl_weight) -> np.ndarray:
-    """(4, n) weighted terms of the combined loss, in TERMS order (see distill_engine.losses)."""
-    rec = loss_config.reconstruction
-    return np.stack([loss_config.stft.weight * np.asarray(stft, np.float64),
-                     rec.weight * rec.magnitude_weight * np.asarray(magnitude, np.float64),
-                     rec.weight * rec.if_weight * np.asarray(inst_freq, np.float64),
-                     np.asarray(kl_weight, np.float64) * np.asarray(kl, np.float64)])
+def weighted_terms(term_weights: dict, columns: dict) -> np.ndarray:
+    """(len(TERMS), n) weighted terms, TERMS order: each term's column times its weight, the run's
+    fixed weight (term_weights, from model.losses.term_weights) or its per-step weight column."""
+    rows = []
+    for term in TERMS:
+        weight = columns[_WEIGHT_FIELDS[term]] if term in _WEIGHT_FIELDS else term_weights[term]
+        rows.append(np.asarray(weight, np.float64) * np.asarray(columns[_TERM_FIELDS[term]], np.float64))
+    return np.stack(rows)
 
 
 def shares_of(terms: np.ndarray) -> np.ndarray:
@@ -44,16 +55,18 @@ def shares_of(terms: np.ndarray) -> np.ndarray:
 
 
 class ContributionPanel(RedrawWhenShown, QtWidgets.QWidget):
-    """Stacked shares of the weighted loss terms over steps, for one LossConfig's weights."""
+    """Stacked shares of the weighted loss terms over steps, weighted as the run trains."""
 
     REDRAW_INTERVAL_MS = 250    # a share chart moves slowly; off the loss plot's 100 ms beat
     COLUMNS = 2000
 
-    def __init__(self, loss_config, parent=None):
+    def __init__(self, data: LossSeries | None = None, parent=None):
+        """data: the series to read (the live loss plot's); None makes one of its own, fed by add_steps."""
         super().__init__(parent)
-        self._config = loss_config
-        self._steps = GrowingArray()
-        self._raw = {field: GrowingArray() for field in _FIELDS}
+        self.data = data if data is not None else LossSeries()
+        self._owns_data = data is None
+        self._done = 0                      # steps of the series already turned into shares
+        self._weights: dict | None = None   # the run's term weights (RunStarted.term_weights)
         self._sums = {term: GrowingArray() for term in TERMS}   # running sums of shares, from 0
         self._valid = GrowingArray()                             # running count of valid steps
         self._latest: dict[str, float] = {}
@@ -86,45 +99,51 @@ class ContributionPanel(RedrawWhenShown, QtWidgets.QWidget):
         layout.addWidget(self.label)
         layout.addWidget(self.plot, 1)
         self._init_redraw(self.plot)
+        self.data.subscribe(self._on_data)
 
     # -- feeding -----------------------------------------------------------------------------
-    def set_loss_config(self, loss_config) -> None:
-        """New weights: every share is recomputed from the stored raw terms."""
-        self._config = loss_config
+    def set_run_weights(self, term_weights: dict) -> None:
+        """The run's weights (RunStarted.term_weights): every share is recomputed from the terms."""
+        self._weights = dict(term_weights)
         self._reset_sums()
-        self._append_shares(*(self._raw[f].data for f in _FIELDS))
+        steps, columns = self._columns()
+        self._append_shares(columns)
+        self._done = len(steps)
         self._mark_dirty()
 
     def add_steps(self, events: list) -> None:
-        """Append StepMetrics-like events (each carries its own kl_weight)."""
-        if not events:
-            return
-        columns = [np.array([getattr(e, f, math.nan) for e in events], dtype=np.float64) for f in _FIELDS]
-        self._append_steps([e.step for e in events], columns)
-
-    def add_step_columns(self, data: dict) -> None:
-        """Append stored per-step columns: {field: (steps, values)} as run_curves reads them (all
-        with the same steps; a missing field reads as NaN)."""
-        if not data:
-            return
-        steps = next(iter(data.values()))[0]
-        columns = [np.asarray(data[f][1], np.float64) if f in data else np.full(len(steps), math.nan)
-                   for f in _FIELDS]
-        self._append_steps(steps, columns)
-
-    def _append_steps(self, steps, columns) -> None:
-        self._steps.extend(steps)
-        for field, values in zip(_FIELDS, columns):
-            self._raw[field].extend(values)
-        self._append_shares(*columns)
-        self._data_arrived()
+        """Append StepMetrics-like events to this chart's own series (one made without `data`)."""
+        if not self._owns_data:
+            raise RuntimeError("this chart reads a shared series: feed the series (the loss plot)")
+        if events:
+            self.data.add_steps(events)
 
     def clear(self) -> None:
-        self._steps.clear()
-        for array in self._raw.values():
-            array.clear()
+        """Forget the run's weights (and the points, when the series is the chart's own)."""
+        self._weights = None
+        if self._owns_data:
+            self.data.clear()
         self._reset_sums()
+        self._done = 0
         self._mark_dirty()
+
+    def _columns(self) -> tuple[np.ndarray, dict]:
+        """(steps, {field: values}) of the series' steps that every field this chart reads has."""
+        curves = {f: self.data.curve(f"step:{f}") for f in _FIELDS}
+        n = min(len(c.y) for c in curves.values())
+        steps = curves[_FIELDS[0]].clock.step.data[:n]
+        return steps, {f: c.y.data[:n] for f, c in curves.items()}
+
+    def _on_data(self) -> None:
+        steps, columns = self._columns()
+        n = len(steps)
+        if n < self._done:          # the series was cleared (a new run)
+            self._reset_sums()
+            self._done = 0
+        if n > self._done:
+            self._append_shares({f: v[self._done:] for f, v in columns.items()})
+            self._done = n
+            self._data_arrived()
 
     def _reset_sums(self):
         for array in (*self._sums.values(), self._valid):
@@ -132,8 +151,12 @@ class ContributionPanel(RedrawWhenShown, QtWidgets.QWidget):
             array.append(0.0)
         self._latest = {}
 
-    def _append_shares(self, stft, magnitude, inst_freq, kl, kl_weight):
-        shares = shares_of(weighted_terms(self._config, stft, magnitude, inst_freq, kl, kl_weight))
+    def _append_shares(self, columns: dict):
+        n = len(columns[_FIELDS[0]])
+        if self._weights is None:    # not yet known: no share is valid (computed when they arrive)
+            shares = np.full((len(TERMS), n), math.nan)
+        else:
+            shares = shares_of(weighted_terms(self._weights, columns))
         valid = np.isfinite(shares[0])
         self._valid.extend(self._valid.data[-1] + np.cumsum(valid))
         for term, row in zip(TERMS, shares):
@@ -150,12 +173,12 @@ class ContributionPanel(RedrawWhenShown, QtWidgets.QWidget):
     def band_data(self) -> tuple[np.ndarray, np.ndarray]:
         """(x, means): block-mean step of each column and (len(TERMS), columns) mean shares in
         percent — what the chart draws."""
-        n = len(self._steps)
+        steps, _ = self._columns()
+        n = min(self._done, len(steps))
         edges = np.unique(np.linspace(0, n, min(n, self.COLUMNS) + 1).astype(np.int64))
         if n == 0:
             return np.empty(0), np.empty((len(TERMS), 0))
         lo, hi = edges[:-1], edges[1:]
-        steps = self._steps.data
         x = 0.5 * (steps[lo] + steps[hi - 1])
         count = self._valid.data[hi] - self._valid.data[lo]
         with np.errstate(invalid="ignore", divide="ignore"):

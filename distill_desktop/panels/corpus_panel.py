@@ -1,6 +1,7 @@
 """The corpus panel: choose a folder of sounds and see what the engine makes of it.
 
-Loading decodes audio (seconds for a real folder), so `load_corpus` runs on a QThread; the panel
+Loading decodes audio (seconds for a real folder), so `load_corpus` runs as a background job
+(bridge.background; a newer load supersedes and cancels an older one); the panel
 shows the engine's `CorpusReport` (files used, duration, train/validation split, every skipped file
 with its reason) or the `CorpusError` message. Only the report crosses back to the GUI thread.
 """
@@ -8,64 +9,40 @@ from __future__ import annotations
 
 import copy
 import os
-import threading
-import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QThread, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QTimer, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from distill_engine.config.schema import TrainingConfig
 from distill_engine.errors import CorpusError
 
+from ..bridge.background import BackgroundJobs
 from ..gc_pauses import import_torch_frozen
 
 # Fields of the config that change what load_corpus produces; other edits do not reload.
 _CORPUS_FIELDS = ("representation", "chunk_duration", "validation_fraction", "seed")
 _RELOAD_DELAY_MS = 400
 
-# Threads still running after their panel went away: kept referenced so Python never destroys a
-# running QThread ("QThread: Destroyed while thread is still running").
-_RUNNING: set["_LoadThread"] = set()
-
-
 class _Cancelled(Exception):
     """Raised from the progress callback to abandon a load nobody wants any more."""
 
 
-class _LoadThread(QThread):
-    """Runs engine load_corpus once; reports through signals tagged with the load's generation."""
+def _load_report(job, folder: str, config: TrainingConfig):
+    """The engine's CorpusReport of `folder` (a background job: progress reported, cancellable)."""
+    def progress(done: int, total: int, path: str) -> None:
+        if job.cancelled:
+            raise _Cancelled
+        job.report((done, total, path))
 
-    progress = Signal(int, int, int, str)  # generation, done, total, path
-    loaded = Signal(int, object)  # generation, CorpusReport
-    failed = Signal(int, str, str)  # generation, message, traceback ("" for a CorpusError)
+    import_torch_frozen()       # torch loads on this thread, not at start-up (see gc_pauses)
+    from distill_engine.audio.corpus import load_corpus
 
-    def __init__(self, generation: int, folder: str, config: TrainingConfig) -> None:
-        super().__init__()
-        self.generation, self.folder, self.config = generation, folder, config
-        self.cancel = threading.Event()
-
-    def run(self) -> None:
-        def progress(done: int, total: int, path: str) -> None:
-            if self.cancel.is_set():
-                raise _Cancelled
-            self.progress.emit(self.generation, done, total, path)
-
-        try:
-            import_torch_frozen()       # torch loads on this thread, not at start-up (see gc_pauses)
-            from distill_engine.audio.corpus import load_corpus
-
-            corpus = load_corpus(self.folder, self.config, progress=progress)
-        except _Cancelled:
-            return
-        except CorpusError as exc:
-            self.failed.emit(self.generation, str(exc), "")
-        except Exception as exc:  # an engine bug: report it loudly with its traceback
-            self.failed.emit(self.generation, f"Loading the corpus failed: {type(exc).__name__}: {exc}",
-                             traceback.format_exc())
-        else:
-            self.loaded.emit(self.generation, corpus.report)
+    try:
+        return load_corpus(folder, config, progress=progress).report
+    except _Cancelled:
+        return None
 
 
 class CorpusPanel(QWidget):
@@ -82,8 +59,7 @@ class CorpusPanel(QWidget):
         self._demo_folder = ""
         self._report = None  # the last CorpusReport
         self._error_details = ""
-        self._generation = 0
-        self._threads: set[_LoadThread] = set()
+        self.jobs = BackgroundJobs()
         self._reload_timer = QTimer(self, singleShot=True, interval=_RELOAD_DELAY_MS)
         self._reload_timer.timeout.connect(self.reload)
         app = QCoreApplication.instance()
@@ -141,7 +117,7 @@ class CorpusPanel(QWidget):
         return self._error_details
 
     def is_loading(self) -> bool:
-        return any(t.generation == self._generation for t in self._threads)
+        return self.jobs.is_running()
 
     def set_demo_folder(self, path: str | os.PathLike[str]) -> None:
         """Enable "Use demo corpus", which chooses `path`."""
@@ -171,30 +147,18 @@ class CorpusPanel(QWidget):
         self._reload_timer.stop()
         if not self._folder:
             return
-        self._cancel_all()
-        self._generation += 1
-        thread = _LoadThread(self._generation, self._folder, copy.deepcopy(self._config))
-        thread.progress.connect(self._on_progress)
-        thread.loaded.connect(self._on_loaded)
-        thread.failed.connect(self._on_failed)
-        thread.finished.connect(self._on_thread_finished)  # queued: runs on the GUI thread
-        self._threads.add(thread)
-        _RUNNING.add(thread)
         self._report = None
         self._error_details = ""
         self._show_report(None)
         self.status_label.setText(f"Loading {Path(self._folder).name or self._folder}…")
-        thread.start()
+        self.jobs.start(_load_report, self._folder, copy.deepcopy(self._config), on_result=self._on_loaded,
+                        on_error=self._on_error, on_progress=self._on_progress)
 
     def shutdown(self, timeout_ms: int = 30000) -> bool:
-        """Abandon any load and wait for its thread; call before the window closes. True if all stopped."""
+        """Abandon any load and wait for it; call before the window closes. True if all stopped."""
         self._reload_timer.stop()
-        self._cancel_all()
-        stopped = all(t.wait(timeout_ms) for t in list(self._threads))
-        for thread in list(self._threads):
-            if thread.isFinished():
-                self._forget(thread)
-        return stopped
+        self.jobs.cancel()
+        return self.jobs.wait(timeout_ms / 1000)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         self.shutdown()
@@ -202,42 +166,32 @@ class CorpusPanel(QWidget):
 
     # --- internals ------------------------------------------------------------------------------
 
-    def _cancel_all(self) -> None:
-        for thread in self._threads:
-            thread.cancel.set()
-
     def _choose_folder(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Choose the corpus folder", self._folder)
         if path:
             self.set_folder(path)
 
-    def _on_thread_finished(self) -> None:
-        thread = self.sender()
-        if isinstance(thread, _LoadThread):
-            thread.wait()  # finished is emitted just before run() returns; this wait is immediate
-            self._forget(thread)
+    def _on_progress(self, progress) -> None:
+        done, total, path = progress
+        self.status_label.setText(f"Loading… {done}/{total} files ({Path(path).name})")
 
-    def _forget(self, thread: _LoadThread) -> None:
-        if thread in self._threads:
-            self._threads.discard(thread)
-            _RUNNING.discard(thread)
-            thread.deleteLater()
+    def _on_error(self, exc: Exception, details: str) -> None:
+        """A CorpusError is the user's to fix (its message alone); anything else is an engine bug,
+        reported with its traceback."""
+        if isinstance(exc, CorpusError):
+            self._on_failed(str(exc), "")
+        else:
+            self._on_failed(f"Loading the corpus failed: {type(exc).__name__}: {exc}", details)
 
-    def _on_progress(self, generation: int, done: int, total: int, path: str) -> None:
-        if generation == self._generation:
-            self.status_label.setText(f"Loading… {done}/{total} files ({Path(path).name})")
-
-    def _on_loaded(self, generation: int, report) -> None:
-        if generation != self._generation:
+    def _on_loaded(self, report) -> None:
+        if report is None:      # cancelled: a newer load (or closing) superseded it
             return
         self._report = report
         self.status_label.setText("")
         self._show_report(report)
         self.report_ready.emit(report)
 
-    def _on_failed(self, generation: int, message: str, details: str) -> None:
-        if generation != self._generation:
-            return
+    def _on_failed(self, message: str, details: str) -> None:
         self._error_details = details
         self.status_label.setText("")
         self._show_report(None)

@@ -47,6 +47,7 @@ class LossPlotPanel(RedrawWhenShown, QtWidgets.QWidget):
         self._init_redraw(self._graphics)
         self._mouse_proxy = pg.SignalProxy(self._graphics.scene().sigMouseMoved, rateLimit=20,
                                            slot=self._on_mouse_moved)
+        self.data.subscribe(self._data_arrived)   # every change of the series schedules a redraw
 
     # -- construction ------------------------------------------------------------------------
     def _build_plots(self):
@@ -93,27 +94,22 @@ class LossPlotPanel(RedrawWhenShown, QtWidgets.QWidget):
         """Append StepMetrics-like events (anything with the attributes; missing ones read as NaN)."""
         if events:
             self.data.add_steps(events)
-            self._data_arrived()
 
     def add_epoch(self, event) -> None:
         """Append one EpochMetrics-like event; its point also sits at its `.step` on the step axis."""
         self.data.add_epoch(event)
-        self._data_arrived()
 
     def add_step_arrays(self, name, steps, values, wall_times=None) -> None:
         """Bulk-append one per-step series (a stored run); series with equal steps share x arrays."""
         self.data.add_step_arrays(name, steps, values, wall_times)
-        self._data_arrived()
 
     def add_epoch_arrays(self, name, epochs, values, steps=None, wall_times=None) -> None:
         """Bulk-append one per-epoch series; name: an EpochMetrics field (train_* or val_*)."""
         self.data.add_epoch_arrays(name, epochs, values, steps, wall_times)
-        self._data_arrived()
 
     def set_steps_per_epoch(self, steps_per_epoch: int | None) -> None:
         """Steps per epoch (RunStarted.steps_per_epoch), for placing steps on the epoch axis."""
         self.data.set_steps_per_epoch(steps_per_epoch)
-        self._data_arrived()
 
     def clear(self) -> None:
         """Forget every point (overlays stay: see clear_overlays)."""

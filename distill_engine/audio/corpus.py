@@ -128,11 +128,9 @@ class Corpus:
 
 def default_cache_dir() -> Path:
     """`$DISTILL_CACHE_DIR` if set, else the platform's user cache folder for Distill + /corpus."""
-    env = os.environ.get("DISTILL_CACHE_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-    return Path(platformdirs.user_cache_dir("distill")) / "corpus"
+    from ..user_dirs import cache_dir
+
+    return cache_dir()
 
 
 def _scan(folder: Path) -> list[Path]:

@@ -56,12 +56,9 @@ _live_writers: "weakref.WeakSet[RunWriter]" = weakref.WeakSet()
 
 def default_runs_dir() -> Path:
     """$DISTILL_DATA_DIR/runs if that variable is set, else the user data folder's runs/."""
-    env = os.environ.get("DISTILL_DATA_DIR")
-    if env:
-        return Path(env) / "runs"
-    import platformdirs
+    from ..user_dirs import data_dir
 
-    return Path(platformdirs.user_data_dir("distill")) / "runs"
+    return data_dir() / "runs"
 
 
 def create_run(runs_dir, name: str, corpus_path: str, total_epochs: int,

@@ -3,7 +3,7 @@ import pytest
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
-from distill_desktop.panels import corpus_panel
+from distill_desktop.bridge.background import all_jobs_ended
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def make_main_window(qtbot, tmp_path):
         repeating = [t.objectName() or repr(t) for t in window.findChildren(QTimer)
                      if t.isActive() and not t.isSingleShot()]
         assert repeating == [], f"timers still running after close: {repeating}"
-    qtbot.waitUntil(lambda: not corpus_panel._RUNNING, timeout=30_000)
+    assert all_jobs_ended(30_000), "background jobs (corpus scan, runs listing, ...) still running"
     leaked = [w for w in QApplication.topLevelWidgets() if w.isVisible() and w not in before and w not in windows]
     for widget in leaked:
         widget.close()

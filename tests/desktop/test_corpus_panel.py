@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from PySide6.QtCore import QCoreApplication, QEvent, QThread, Qt
+from PySide6.QtCore import QCoreApplication, QEvent, Qt
 
-from distill_desktop.panels import corpus_panel
+from distill_desktop.bridge.background import all_jobs_ended
 from distill_desktop.panels.corpus_panel import CorpusPanel
 from distill_engine.config.schema import TrainingConfig
 from distill_engine.audio.corpus import load_corpus
@@ -123,7 +123,7 @@ def test_closing_during_a_load_abandons_it_and_waits_for_the_thread(qtbot, tmp_p
         """The real engine load, held after its first file until the panel cancels it."""
         def hold(done, total, path):
             started.set()
-            QThread.currentThread().cancel.wait(10)
+            panel.jobs.current.sleep(10)     # until the panel cancels the load
             progress(done, total, path)
         return load_corpus(folder, config, progress=hold)
 
@@ -135,11 +135,11 @@ def test_closing_during_a_load_abandons_it_and_waits_for_the_thread(qtbot, tmp_p
     panel.show()
     panel.set_folder(folder)
     assert started.wait(10)
-    threads = set(panel._threads)
-    assert panel.is_loading() and all(t.isRunning() for t in threads)
-    panel.close()  # closeEvent -> shutdown(): the load is abandoned and its thread waited for
-    assert all(t.isFinished() for t in threads)
-    assert not panel.is_loading() and not corpus_panel._RUNNING
+    job = panel.jobs.current
+    assert panel.is_loading() and not job.done
+    panel.close()  # closeEvent -> shutdown(): the load is abandoned and waited for
+    assert job.done and job.cancelled
+    assert not panel.is_loading() and all_jobs_ended(10_000)
     panel.deleteLater()
     QCoreApplication.processEvents()
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)

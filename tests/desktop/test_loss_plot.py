@@ -10,6 +10,7 @@ from distill_desktop.panels.loss_plot import RAW_ALPHA_WHEN_SMOOTHED, LossPlotPa
 from distill_desktop.widgets.redraw import DATA_REDRAW_CPU_SHARE, data_redraw_delay, machine_cores
 from distill_desktop.models.series import ema_debiased
 from distill_engine.config.schema import LossConfig
+from distill_engine.model.losses import term_weights
 from distill_engine.training.events import EpochMetrics, StepMetrics
 
 STEPS_PER_EPOCH = 100
@@ -249,7 +250,8 @@ def test_contribution_shares_sum_to_one_and_match_hand_computed(qtbot):
     config = LossConfig()
     config.stft.weight, config.reconstruction.weight = 1.0, 0.1
     config.reconstruction.magnitude_weight, config.reconstruction.if_weight = 1.0, 0.5
-    chart = ContributionPanel(config)
+    chart = ContributionPanel()
+    chart.set_run_weights(term_weights(config))
     qtbot.addWidget(chart)
     chart.show()
     # weighted terms: STFT 1*2 = 2, magnitude 0.1*1*3 = 0.3, IF 0.1*0.5*4 = 0.2, KL 0.01*10 = 0.1
@@ -265,13 +267,26 @@ def test_contribution_shares_sum_to_one_and_match_hand_computed(qtbot):
     np.testing.assert_allclose(bands.sum(axis=0), 100.0)
     np.testing.assert_allclose(bands[:, 0], [100 * v for v in expected.values()])
     config.stft.weight = 0.0                           # new weights: shares recomputed from raw terms
-    chart.set_loss_config(config)
+    chart.set_run_weights(term_weights(config))
     assert chart.latest_shares()["stft"] == 0.0
     assert chart.latest_shares()["kl"] == pytest.approx(0.1 / 0.6)
 
 
+def test_steps_before_the_runs_weights_are_weighted_once_they_arrive(qtbot):
+    chart = ContributionPanel()
+    qtbot.addWidget(chart)
+    chart.add_steps([step_event(s, stft_loss=2.0, mag_recon_loss=3.0, if_recon_loss=4.0, kl_loss=10.0,
+                                kl_weight=0.01) for s in range(1, 11)])
+    assert chart.latest_shares() == {} and len(chart.band_data()[0]) == 0
+    chart.set_run_weights({"stft": 1.0, "magnitude": 0.0, "if": 0.0, "kl": 123.0})   # kl: per step
+    assert chart.latest_shares() == pytest.approx({"stft": 2 / 2.1, "magnitude": 0.0, "if": 0.0,
+                                                   "kl": 0.1 / 2.1})
+    assert len(chart.band_data()[0]) == 10
+
+
 def test_contribution_chart_draws_block_means_of_a_long_run(qtbot):
-    chart = ContributionPanel(LossConfig())
+    chart = ContributionPanel()
+    chart.set_run_weights(term_weights(LossConfig()))
     qtbot.addWidget(chart)
     chart.add_steps([step_event(s, kl_weight=0.0 if s <= 5_000 else 0.01) for s in range(1, 10_001)])
     chart.add_steps([step_event(10_001, stft_loss=math.nan)])     # an unusable step is skipped
@@ -285,7 +300,8 @@ def test_contribution_chart_draws_block_means_of_a_long_run(qtbot):
 
 
 def test_a_hidden_panel_does_not_redraw_until_it_is_shown(qtbot):
-    chart = ContributionPanel(LossConfig())
+    chart = ContributionPanel()
+    chart.set_run_weights(term_weights(LossConfig()))
     qtbot.addWidget(chart)
     chart.add_steps([step_event(s, stft_loss=2.0, mag_recon_loss=3.0, if_recon_loss=4.0, kl_loss=10.0,
                                 kl_weight=0.01) for s in range(1, 11)])

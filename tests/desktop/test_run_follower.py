@@ -5,10 +5,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QThread
 
 from distill_desktop.panels.loss_plot import LossPlotPanel
 from distill_desktop.browser.run_browser import RunBrowser
@@ -52,8 +52,8 @@ def test_follows_rows_events_and_status_as_they_are_committed(qtbot, follower, t
         writer.flush()
         follower.start(writer.run_dir)
         qtbot.waitUntil(lambda: got.steps == [1, 2, 3] and got.statuses == ["running"])
-        thread = follower._thread
-        assert thread is not QThread.currentThread() and thread.isRunning()
+        job = follower.jobs.current
+        assert job.thread_id not in (None, threading.get_ident()) and not job.done
         for s in range(4, 9):
             writer.log_step({"step": s, "epoch": 2, "train_loss": 1.0 / s})
         writer.log_epoch({"epoch": 1, "step": 3, "val_loss": 0.4})
@@ -66,7 +66,7 @@ def test_follows_rows_events_and_status_as_they_are_committed(qtbot, follower, t
         writer.close("completed")
     qtbot.waitUntil(lambda: got.statuses == ["running", "completed"])
     follower.stop()
-    assert thread.isFinished()
+    assert job.done
 
 
 def test_an_unreadable_folder_is_reported_and_left_alone(qtbot, follower, tmp_path):
