@@ -21,6 +21,7 @@ from .panels.loss_plot import LossPlotPanel
 from .panels.status_bar import TrainingStatus
 from .bridge.training_controller import TrainingController
 from .bridge.worker import RunRequest
+from .widgets.audio_player import AudioPlayer
 
 
 class MainWindow(QMainWindow):
@@ -33,7 +34,8 @@ class MainWindow(QMainWindow):
         self.runs_dir = Path(runs_dir) if runs_dir else paths.runs_dir()
         config = self._restored_config()
 
-        self.corpus_panel = CorpusPanel(config)
+        self.player = AudioPlayer(parent=self)      # one clip at a time, for the whole window
+        self.corpus_panel = CorpusPanel(config, player=self.player)
         self.corpus_panel.set_demo_folder(str(paths.demo_corpus_dir()))
         self.config_editor = ConfigEditorPanel(config)
         self.plot_panel = LossPlotPanel()

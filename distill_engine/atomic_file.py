@@ -29,8 +29,8 @@ def fsync_directory(folder: pathlib.Path) -> None:
 def atomic_write(path: pathlib.Path, chunks: list) -> pathlib.Path:
     """Write the buffers to a hidden temp file beside ``path``, fsync it, then rename it over ``path``."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         try:
             for chunk in chunks:
                 view = memoryview(chunk).cast("B")
@@ -40,9 +40,11 @@ def atomic_write(path: pathlib.Path, chunks: list) -> pathlib.Path:
         finally:
             os.close(fd)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):  # never hide the original error (e.g. ENOSPC)
             tmp.unlink()
+        if isinstance(exc, OSError) and exc.filename in (None, str(tmp)):
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc  # name the file, not its temp
         raise
     fsync_directory(path.parent)
     return path

@@ -1,7 +1,8 @@
 """`distill-train`: train on a folder of sounds from a terminal, or continue a run.
 
 Exit codes: 0 completed, 1 failed or diverged-stopped, 2 bad usage / invalid config / unusable
-corpus or checkpoint, 130 interrupted (Ctrl-C; a checkpoint is written first).
+corpus or checkpoint, 130 interrupted (Ctrl-C), 143 stopped by SIGTERM (in both cases a checkpoint is
+written first and the run's status is "stopped").
 """
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Callable
 
 from .config.schema import TrainingConfig, load_config
 from .config.validation import ConfigError, validate
-from .errors import DistillError
+from .errors import CorpusError, DistillError
 from .training.events import Callback
 from .training.reporting import fmt_loss, format_divergence, format_duration, format_epoch_line
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 
 class TerminalReporter(Callback):
@@ -89,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "or the per-user data directory)")
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (overrides the config)")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue this run from its latest checkpoint")
+    parser.add_argument("--corpus", dest="corpus_moved_to", metavar="NEW_PATH",
+                        help="with --resume: the folder the run's corpus moved to (stored for the run)")
     parser.add_argument("--stop-on-divergence", action="store_true", help="stop (status diverged-stopped) "
                                                                            "when a divergence warning fires")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model and loss (the first "
@@ -117,6 +121,28 @@ def _speed_ups_from_args(config: TrainingConfig, args) -> None:
     config.bf16_autocast = config.bf16_autocast or args.bf16
 
 
+def install_stop_signals(trainer, received: list) -> "Callable[[], None]":
+    """Ctrl-C (SIGINT) and SIGTERM (kill, systemd, cluster schedulers) ask the trainer to stop after
+    the current step with a checkpoint; a second one aborts at once. Each signal received is
+    appended to `received`. Returns the function that puts the previous handlers back."""
+    def on_signal(signum, frame):
+        if received:  # a second signal stops without waiting
+            raise KeyboardInterrupt
+        received.append(signum)
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        print(f"\nStopping after this step and writing a checkpoint ({name}; again to abort)...",
+              file=sys.stderr)
+        trainer.request_stop("stopped", f"stopped by {name}" if signum != signal.SIGINT
+                             else "interrupted by Ctrl-C")
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return restore
+
+
 def main(argv=None) -> int:
     from .training.trainer import Trainer  # torch loads here, after argument errors are reported
 
@@ -124,14 +150,18 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.resume is None and args.corpus is None:
         parser.error("give a CORPUS folder, or --resume RUN_DIR to continue a run")
+    if args.corpus_moved_to is not None and args.resume is None:
+        parser.error("--corpus NEW_PATH goes with --resume RUN_DIR; to train a new run give the CORPUS folder")
     # Under torchrun rank 0 alone reports; every rank takes the decisions (they agree on them).
     quiet = os.environ.get("RANK", "0") != "0"
     callbacks = ([] if quiet else [TerminalReporter()]) + ([StopOnDivergence()] if args.stop_on_divergence else [])
     try:
         if args.resume is not None:
             if args.config is not None or args.corpus is not None:
-                parser.error("--resume takes the corpus and config from the run folder; give only --epochs/--device")
-            trainer = Trainer.resume(args.resume, epochs=args.epochs, callbacks=callbacks, device=args.device)
+                parser.error("--resume takes the corpus and config from the run folder; give only "
+                             "--epochs/--device (and --corpus NEW_PATH if the corpus folder moved)")
+            trainer = Trainer.resume(args.resume, epochs=args.epochs, callbacks=callbacks, device=args.device,
+                                     corpus=args.corpus_moved_to)
             _speed_ups_from_args(trainer.config, args)
             problems = validate(trainer.config)
             if problems:
@@ -142,27 +172,23 @@ def main(argv=None) -> int:
         print(f"distill-train: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
-    interrupted = []
-
-    def on_sigint(signum, frame):
-        if interrupted:  # a second Ctrl-C stops without waiting
-            raise KeyboardInterrupt
-        interrupted.append(True)
-        if not quiet:
-            print("\nStopping after this step and writing a checkpoint (Ctrl-C again to abort)...", file=sys.stderr)
-        trainer.request_stop("stopped", "interrupted by Ctrl-C")
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    interrupted: list[int] = []
+    restore_signals = install_stop_signals(trainer, interrupted)
     try:
         result = trainer.run()
     except DistillError as exc:
         print(f"distill-train: {exc}", file=sys.stderr)
+        if args.resume is not None and isinstance(exc, CorpusError) and "does not exist" in str(exc):
+            print("distill-train: if the corpus folder moved, add --corpus NEW_PATH", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     finally:
-        signal.signal(signal.SIGINT, previous)
-    code = EXIT_INTERRUPTED if interrupted else EXIT_OK if result.status == "completed" else EXIT_FAILED
+        restore_signals()
+    if interrupted:
+        code = EXIT_TERMINATED if interrupted[0] == signal.SIGTERM else EXIT_INTERRUPTED
+    else:
+        code = EXIT_OK if result.status == "completed" else EXIT_FAILED
     if trainer.group.active:  # under torchrun: one line per process on where it ended (the same step)
         print(f"distill-train rank {trainer.group.rank} of {trainer.group.world_size}: {result.status} at step "
               f"{result.step}, exit {code}", file=sys.stderr)

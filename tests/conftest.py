@@ -50,3 +50,8 @@ def rising_loss(monkeypatch):
         return out
 
     monkeypatch.setattr(trainer_module, "compute_combined_loss", rising)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "fault(kind): a fault-suite case (benchmarks/fault_suite_tally.py): "
+                                       "data_loss, traceback, unclear or code_execution")

@@ -1,5 +1,8 @@
 """Helpers shared by the tests: a real corpus folder, a tiny config and runs trained by the real
 Trainer. A plain module (not a conftest) so any test file can `from support import ...`."""
+import contextlib
+import os
+
 import pytest
 
 
@@ -101,3 +104,50 @@ def log_demo_run(writer, steps=30, epochs=3) -> None:
 
 
 # -- round trip -------------------------------------------------------------------------------
+
+
+# -- other users and read-only folders (the fault suite) ----------------------------------------
+NOBODY = 65534
+
+
+@contextlib.contextmanager
+def as_another_user():
+    """Run the block as a user who owns none of the test's files (root ignores permissions)."""
+    if os.geteuid() != 0:
+        yield
+        return
+    os.setegid(NOBODY)
+    os.seteuid(NOBODY)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
+@contextlib.contextmanager
+def shared_temp_folder():
+    """A temporary folder every user may traverse (pytest's tmp_path is private to its owner)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(tempfile.mkdtemp(prefix="distill-faults-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        for path in [folder, *folder.rglob("*")]:
+            with contextlib.suppress(OSError):
+                path.chmod(0o755 if path.is_dir() else 0o644)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def finished_demo_run(runs_dir, name):
+    """A completed run folder with log_demo_run's rows (written by the real RunWriter)."""
+    from distill_engine.runs.writer import create_run
+
+    writer = create_run(runs_dir, name, "/corpus", 3)
+    log_demo_run(writer)
+    writer.close("completed")
+    return writer.run_dir

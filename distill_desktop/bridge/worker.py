@@ -37,7 +37,9 @@ class RunRequest:
     runs_dir: str | None = None
     init_checkpoint: str | None = None
     parent_run: str | None = None
-    resume_run: str | None = None
+    resume_run: str | None = None  # go on from a checkpoint of this run (runs.admin.resume_trainer)
+    resume_checkpoint: str | None = None  # which checkpoint (default: the run's latest)
+    resume_mode: str = "continue"  # "continue" the same run, or a "new" run linked to it
     epochs: int | None = None  # for resume: train up to this many epochs
     extra_callbacks: list = field(default_factory=list)
 
@@ -57,7 +59,8 @@ class QtBridge(Callback):
         self._last_emit = time.monotonic()
 
     def on_run_started(self, trainer, event):
-        if self.worker.request.resume_run and event.start_step > 0:
+        req = self.worker.request
+        if req.resume_run and req.resume_mode == "continue" and event.start_step > 0:
             self.worker.history.emit(*_read_history(event))   # before any new step: x stays in order
         self.worker.run_started.emit(event)
 
@@ -138,8 +141,14 @@ class TrainingWorker(QObject):
         from distill_engine.training.trainer import Trainer
         req = self.request
         callbacks = [QtBridge(self), *req.extra_callbacks]
-        if req.resume_run:
-            trainer = Trainer.resume(req.resume_run, epochs=req.epochs, callbacks=callbacks)
+        if req.resume_run:  # the engine's resume, exactly as the terminal's --resume
+            from distill_engine.runs.admin import latest_checkpoint, resume_trainer
+            checkpoint = req.resume_checkpoint or latest_checkpoint(req.resume_run)
+            if checkpoint is None:
+                raise DistillError(f"{req.resume_run} has no checkpoint to resume from")
+            trainer = resume_trainer(req.resume_run, checkpoint, req.resume_mode, epochs=req.epochs,
+                                     callbacks=callbacks, corpus=req.corpus_folder or None,
+                                     runs_dir=req.runs_dir)
         else:
             trainer = Trainer(req.config, req.corpus_folder, runs_dir=req.runs_dir, callbacks=callbacks,
                               init_checkpoint=req.init_checkpoint, parent_run=req.parent_run)

@@ -2,8 +2,11 @@
 runs never disturbs the curves of a run that is training."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QInputDialog, QScrollArea, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QFileDialog, QInputDialog, QMessageBox, QScrollArea, QSplitter, QVBoxLayout,
+                               QWidget)
 
 from ..panels.loss_plot import LossPlotPanel
 from .run_browser import RunBrowser
@@ -40,26 +43,39 @@ class HistoryTab(QWidget):
                                         max(planned, done + 1), done + 1, 1_000_000)
         return value if ok else None
 
+    def ask_corpus_folder(self, missing: str) -> str | None:
+        """Where the run's corpus folder went, when `missing` no longer exists (tests override this)."""
+        folder = QFileDialog.getExistingDirectory(
+            self, f"The corpus folder {missing} is gone: where did it move?", str(Path(missing).parent))
+        return folder or None
+
     def _on_resume(self, run_dir: str, checkpoint_path: str, mode: str) -> None:
+        """Continue the run, or start a new run linked to it, through the engine's resume
+        (distill_engine.runs.admin.resume_trainer, as `distill-train --resume`)."""
         from distill_engine.checkpoints.format import read_checkpoint_info  # the header only: no torch
         from distill_engine.config.schema import config_from_dict
+        from distill_engine.errors import DistillError
         from distill_engine.runs.reader import open_run
 
-        checkpoint = read_checkpoint_info(checkpoint_path)
-        config = config_from_dict(checkpoint.config)
-        epochs = self.ask_total_epochs(checkpoint.epoch, config.epochs)
-        if epochs is None:
-            return
-        if mode == "continue":
-            request = RunRequest(resume_run=run_dir, epochs=epochs)
-        else:
-            config.epochs = epochs
+        try:
+            checkpoint = read_checkpoint_info(checkpoint_path)
+            planned = config_from_dict(checkpoint.config).epochs
             with open_run(run_dir) as run:
                 corpus = run.corpus_path
-            request = RunRequest(config=config, corpus_folder=corpus,
-                                 runs_dir=str(self.browser.runs.folders[0]), init_checkpoint=checkpoint_path,
-                                 parent_run=run_dir)
-        self.resume_requested.emit(request)
+        except DistillError as exc:
+            QMessageBox.warning(self, "Cannot resume", str(exc))
+            return
+        epochs = self.ask_total_epochs(checkpoint.epoch, planned)
+        if epochs is None:
+            return
+        moved_to = ""
+        if corpus and not Path(corpus).is_dir():
+            moved_to = self.ask_corpus_folder(corpus)
+            if not moved_to:
+                return
+        self.resume_requested.emit(RunRequest(resume_run=run_dir, resume_checkpoint=checkpoint_path,
+                                              resume_mode=mode, epochs=epochs, corpus_folder=moved_to,
+                                              runs_dir=str(self.browser.runs.folders[0])))
 
     def shutdown(self) -> None:
         self.browser.shutdown()

@@ -96,7 +96,9 @@ class RunsTableModel(QAbstractTableModel):
             if broken:
                 return f"Cannot read this run: {s.error}"
             if column == "Status":
-                return s.status_reason or STATUS_HINTS.get(s.status, s.status)
+                hint = s.status_reason or STATUS_HINTS.get(s.status, s.status)
+                return hint + ("\nThis run's folder is read-only here: it can be viewed, not continued "
+                               "(copy it somewhere writable to continue it)." if s.read_only else "")
             return str(s.run_dir) if column == "Name" else self._text(s, column)
         if role == Qt.ItemDataRole.DecorationRole and broken and column == "Name":
             return _style_icon(QStyle.StandardPixmap.SP_MessageBoxWarning)
@@ -114,7 +116,7 @@ class RunsTableModel(QAbstractTableModel):
         if column == "Started":
             return format_started(s.created_at)
         if column == "Status":
-            return s.status
+            return f"{s.status} (read-only)" if s.read_only else s.status
         if column == "Epochs":
             return "—" if s.error else str(s.epochs_done)
         if column == "Best val loss":
@@ -145,10 +147,15 @@ def summarise_folders(folders) -> list:
     found, seen = [], set()
     for folder in folders:
         folder = Path(folder)
-        if (folder / DB_NAME).is_file():   # the user added a run folder itself
-            summaries = [_summarise_one(folder)]
-        else:
-            summaries = list_runs(folder)
+        try:
+            if (folder / DB_NAME).is_file():   # the user added a run folder itself
+                summaries = [_summarise_one(folder)]
+            else:
+                summaries = list_runs(folder)
+        except (OSError, RunStoreError) as exc:  # a folder this user may not list: say so
+            summaries = [RunSummary(folder, folder.name, folder.name, "", "", UNREADABLE, 0, None, None,
+                                    error=str(exc) if isinstance(exc, RunStoreError) else
+                                    f"{folder} cannot be read ({exc.strerror or exc})")]
         for s in summaries:
             key = s.run_dir.resolve()
             if key not in seen:

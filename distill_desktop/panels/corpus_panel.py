@@ -20,9 +20,11 @@ from distill_engine.errors import CorpusError
 
 from ..bridge.background import BackgroundJobs
 from ..gc_pauses import import_torch_frozen
+from ..widgets.audio_player import AudioPlayer
+from .corpus_player import CorpusPlayer
 
 # Fields of the config that change what load_corpus produces; other edits do not reload.
-_CORPUS_FIELDS = ("representation", "chunk_duration", "validation_fraction", "seed")
+_CORPUS_FIELDS = ("representation", "chunk_duration", "max_file_seconds", "validation_fraction", "seed")
 _RELOAD_DELAY_MS = 400
 
 class _Cancelled(Exception):
@@ -52,8 +54,11 @@ class CorpusPanel(QWidget):
     report_ready = Signal(object)  # CorpusReport
     load_failed = Signal(str)  # the engine's CorpusError message (or an unexpected error's summary)
 
-    def __init__(self, config: TrainingConfig | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, config: TrainingConfig | None = None, parent: QWidget | None = None,
+                 player: AudioPlayer | None = None) -> None:
         super().__init__(parent)
+        self.player = player if player is not None else AudioPlayer(parent=self)
+        self.corpus_player: CorpusPlayer | None = None
         self._config = copy.deepcopy(config) if config is not None else TrainingConfig()
         self._folder = ""
         self._demo_folder = ""
@@ -73,6 +78,9 @@ class CorpusPanel(QWidget):
         self.demo_button = QPushButton("Use demo corpus")
         self.demo_button.setEnabled(False)
         self.demo_button.clicked.connect(lambda: self.set_folder(self._demo_folder))
+        self.listen_button = QPushButton("Listen to the files…")
+        self.listen_button.setToolTip("Hear any file of the corpus and see its spectrogram")
+        self.listen_button.clicked.connect(self.show_corpus_player)
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
         self.summary_label = QLabel()
@@ -93,6 +101,7 @@ class CorpusPanel(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.choose_button)
         buttons.addWidget(self.demo_button)
+        buttons.addWidget(self.listen_button)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.folder_label)
@@ -142,6 +151,17 @@ class CorpusPanel(QWidget):
             self.folder_changed.emit(folder)
         self.reload()
 
+    def show_corpus_player(self) -> CorpusPlayer | None:
+        """Open (or raise) the window that plays the files of the current report."""
+        if self._report is None:
+            return None
+        if self.corpus_player is None:
+            self.corpus_player = CorpusPlayer(self.player, self)
+        self.corpus_player.set_report(self._report)
+        self.corpus_player.show()
+        self.corpus_player.raise_()
+        return self.corpus_player
+
     def reload(self) -> None:
         """Load the current folder again (abandoning any load in progress)."""
         self._reload_timer.stop()
@@ -158,6 +178,9 @@ class CorpusPanel(QWidget):
         """Abandon any load and wait for it; call before the window closes. True if all stopped."""
         self._reload_timer.stop()
         self.jobs.cancel()
+        if self.corpus_player is not None:
+            self.corpus_player.shutdown()
+            self.corpus_player.close()
         return self.jobs.wait(timeout_ms / 1000)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
@@ -202,6 +225,9 @@ class CorpusPanel(QWidget):
 
     def _show_report(self, report) -> None:
         self.error_label.hide()
+        self.listen_button.setEnabled(report is not None and bool(report.used or report.skipped))
+        if report is not None and self.corpus_player is not None and self.corpus_player.isVisible():
+            self.corpus_player.set_report(report)
         self.skipped_table.setRowCount(0)
         if report is None:
             self.summary_label.setText("")

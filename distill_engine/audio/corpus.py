@@ -26,6 +26,7 @@ import soxr
 import torch
 
 from ..errors import CorpusError
+from .decode_limits import DecodeRefused, check_header, check_values, read_mono
 from .representation import Representation
 
 SILENCE_RMS = 10 ** (-60 / 20)  # a chunk whose RMS is below -60 dBFS counts as silence and is dropped
@@ -98,14 +99,14 @@ class CorpusReport:
         """A readable multi-line summary for a log or a panel."""
         n_train = sum(1 for u in self.used if u.split == "train")
         chunk = f" of {self.chunk_samples / self.sample_rate:g} s" if self.sample_rate else ""
-        lines = [f"Corpus {self.folder}",
+        lines = [f"Corpus {printable(self.folder)}",
                  f"  {len(self.used)} file{'s' if len(self.used) != 1 else ''} used "
                  f"({n_train} train, {len(self.used) - n_train} validation), "
                  f"{self.total_duration_s:.1f} s in total",
                  f"  {self.n_train_chunks} training chunks, {self.n_val_chunks} validation chunks{chunk}"]
         if self.skipped:
             lines.append(f"Skipped ({len(self.skipped)}):")
-            lines += [f"  {self._relative(s.path)}: {s.reason}" for s in self.skipped]
+            lines += [f"  {printable(self._relative(s.path))}: {s.reason}" for s in self.skipped]
         return "\n".join(lines)
 
 
@@ -126,6 +127,12 @@ class Corpus:
     cache_misses: int = 0  # files that had to be decoded (including ones then skipped)
 
 
+def printable(name: str) -> str:
+    """A file name for one line of a report: newlines and other control characters escaped."""
+    return name if name.isprintable() else "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in name)
+
+
 def default_cache_dir() -> Path:
     """`$DISTILL_CACHE_DIR` if set, else the platform's user cache folder for Distill + /corpus."""
     from ..user_dirs import cache_dir
@@ -133,10 +140,16 @@ def default_cache_dir() -> Path:
     return cache_dir()
 
 
-def _scan(folder: Path) -> list[Path]:
-    """Every regular, non-hidden file under folder (hidden folders pruned), sorted by relative path."""
+def _scan(folder: Path, unlisted: list | None = None) -> list[Path]:
+    """Every regular, non-hidden file under folder (hidden folders pruned), sorted by relative path.
+    Sub-folders that cannot be listed are appended to `unlisted` as SkippedFile entries."""
     found = []
-    for root, dirs, files in os.walk(folder):
+
+    def cannot_list(exc: OSError) -> None:
+        if unlisted is not None and exc.filename:
+            unlisted.append(SkippedFile(str(exc.filename), f"folder cannot be listed "
+                                                           f"({exc.strerror or exc}); its files were not read"))
+    for root, dirs, files in os.walk(folder, onerror=cannot_list):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in files:
             path = Path(root) / name
@@ -160,6 +173,7 @@ class _Loader:
         rep = config.representation
         self.sample_rate, self.n_fft, self.hop = int(rep.sample_rate), int(rep.n_fft), int(rep.hop_length)
         self.chunk_samples = int(round(config.chunk_duration * self.sample_rate))
+        self.max_file_seconds = float(config.max_file_seconds)
         self.representation = Representation(self.sample_rate, self.n_fft, self.hop)
         self.cache_dir = cache_dir
         self.params = json.dumps([CACHE_VERSION, self.sample_rate, self.chunk_samples, self.n_fft,
@@ -187,16 +201,22 @@ class _Loader:
 
     def _decode(self, data: bytes) -> tuple[float, np.ndarray]:
         try:
-            audio, sr_in = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+            with sf.SoundFile(io.BytesIO(data)) as sound:
+                check_header(sound, self.max_file_seconds)  # before any sample is read
+                sr_in, n_channels = sound.samplerate, sound.channels
+                mono, channel_peak = read_mono(sound)
+        except DecodeRefused as exc:
+            raise _Skip(str(exc)) from None
         except (sf.SoundFileError, RuntimeError, ValueError, OSError, EOFError) as exc:
             detail = getattr(exc, "error_string", None) or str(exc)
             raise _Skip(f"not an audio file libsndfile can decode ({detail})") from None
-        if audio.shape[0] == 0 or audio.shape[1] == 0:
+        if mono.shape[0] == 0:
             raise _Skip("empty file (no audio frames)")
-        if not np.all(np.isfinite(audio)):
-            raise _Skip("contains NaN/inf samples")
-        duration = audio.shape[0] / sr_in
-        mono = np.ascontiguousarray(audio.mean(axis=1, dtype=np.float32))
+        try:
+            check_values(mono)
+        except DecodeRefused as exc:
+            raise _Skip(str(exc)) from None
+        duration = mono.shape[0] / sr_in
         if sr_in != self.sample_rate:
             try:
                 mono = np.asarray(soxr.resample(mono, sr_in, self.sample_rate, quality="HQ"), dtype=np.float32)
@@ -213,6 +233,10 @@ class _Loader:
         if chunks.shape[0] == 0:
             peak = float(np.max(np.abs(mono)))
             level = f"{20 * math.log10(peak):.1f}" if peak > 0 else "-inf"
+            if n_channels > 1 and channel_peak >= SILENCE_RMS:  # the channels cancel out
+                raise _Skip(f"its mono mix is silent (peak level {level} dBFS; every chunk is below "
+                            f"-60 dBFS RMS), although its {n_channels} channels are not: they cancel "
+                            f"out (opposite polarity?); Distill trains on the mono mix")
             raise _Skip(f"silent (peak level {level} dBFS; every chunk is below -60 dBFS RMS)")
         return duration, np.ascontiguousarray(chunks)
 
@@ -222,7 +246,10 @@ class _Loader:
     def _read_cache(self, key: str) -> Optional[tuple[float, np.ndarray, np.ndarray]]:
         """The cached entry, or None when absent, unreadable or not the expected shape (a miss)."""
         path = self._cache_path(key)
-        if path is None or not path.is_file():
+        try:
+            if path is None or not path.is_file():
+                return None
+        except OSError:  # a cache folder this user may not read: decode again
             return None
         try:
             with np.load(path, allow_pickle=False) as npz:
@@ -289,13 +316,14 @@ def load_corpus(folder, config, cache_dir=None, progress: Optional[ProgressCallb
     if not root.is_dir():
         raise CorpusError(f"Corpus path {str(root)!r} is not a folder. Choose the folder that holds your sounds.")
     root = root.resolve()
-    paths = _scan(root)
+    unlisted: list[SkippedFile] = []
+    paths = _scan(root, unlisted)
     if not paths:
         raise CorpusError(f"Corpus folder {str(root)!r} is empty: put some sounds ({SUPPORTED_FORMATS}) in it.")
 
     loader = _Loader(config, Path(cache_dir) if cache_dir is not None else default_cache_dir())
     loaded: dict[str, tuple[float, np.ndarray, np.ndarray, bool]] = {}
-    skipped: list[SkippedFile] = []
+    skipped: list[SkippedFile] = list(unlisted)
     for done, path in enumerate(paths, start=1):
         try:
             loaded[str(path)] = loader.load(path)
@@ -305,7 +333,7 @@ def load_corpus(folder, config, cache_dir=None, progress: Optional[ProgressCallb
             progress(done, len(paths), str(path))
 
     if not loaded:
-        listing = "\n".join(f"  {Path(s.path).relative_to(root).as_posix()}: {s.reason}" for s in skipped)
+        listing = "\n".join(f"  {printable(Path(s.path).relative_to(root).as_posix())}: {s.reason}" for s in skipped)
         raise CorpusError(
             f"No usable audio in corpus folder {str(root)!r}:\n{listing}\n"
             f"Distill reads {SUPPORTED_FORMATS}; it needs at least one non-silent file at least "

@@ -27,7 +27,18 @@ FORMAT = "distill-checkpoint"
 SCHEMA_VERSION = 1
 METADATA_KEY = "distill"
 BEST_NAME = "best.safetensors"
-_MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit
+_MAX_HEADER_BYTES = 16_000_000  # a Distill header is ~100 KB (safetensors itself allows 100 MB)
+_MAX_JSON_DEPTH = 64  # a Distill header nests ~6 levels; json.loads recurses once per level
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+def _bracket_steps():
+    import numpy as np
+    steps = np.zeros(256, np.int8)
+    steps[[ord("["), ord("{")]], steps[[ord("]"), ord("}")]] = 1, -1
+    return steps
+
+
+_BRACKET_STEP = _bracket_steps()
 _REGULAR_NAME = re.compile(r"^epoch-(\d+)-step-(\d+)\.safetensors$")
 _FIX = "choose another checkpoint, or start the run again without resuming"
 
@@ -148,11 +159,27 @@ def _not_distill(path, why: str) -> CheckpointError:
     return CheckpointError(f"{path} is not a Distill checkpoint ({why}); {_FIX}.")
 
 
+def _bounded_json(text) -> Any:
+    """json.loads that refuses nesting deeper than _MAX_JSON_DEPTH before parsing (ValueError);
+    a parse that still runs out of stack or into a huge number is a ValueError too."""
+    if isinstance(text, (bytes, bytearray)):
+        text = text.decode("utf-8")
+    if not isinstance(text, str):
+        raise TypeError(f"expected JSON text, not {type(text).__name__}")
+    depth = json_nesting_depth(text)
+    if depth > _MAX_JSON_DEPTH:
+        raise ValueError(f"JSON nested {depth} levels deep (at most {_MAX_JSON_DEPTH})")
+    try:
+        return json.loads(text)
+    except (RecursionError, OverflowError) as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _parse_header(path: pathlib.Path, head: bytes, size: int) -> dict:
     """Validate a safetensors JSON header against the file size; return the Distill document."""
     try:
-        header = json.loads(head.decode("utf-8"))
-        end = max([int(e["data_offsets"][1]) for k, e in header.items() if k != "__metadata__"]
+        header = _bounded_json(head)
+        end = max([_offset(e["data_offsets"][1]) for k, e in header.items() if k != "__metadata__"]
                   or [0])
     except (UnicodeDecodeError, ValueError, TypeError, KeyError, IndexError, AttributeError):
         raise _not_distill(path, "not a safetensors file") from None
@@ -163,7 +190,7 @@ def _parse_header(path: pathlib.Path, head: bytes, size: int) -> dict:
     if not isinstance(metadata, dict) or METADATA_KEY not in metadata:
         raise _not_distill(path, "a safetensors file without Distill metadata")
     try:
-        doc = json.loads(metadata[METADATA_KEY])
+        doc = _bounded_json(metadata[METADATA_KEY])
     except (TypeError, ValueError):
         raise CheckpointError(f"{path} is damaged: its Distill metadata is not valid JSON; "
                               f"{_FIX}.") from None
@@ -198,14 +225,56 @@ def _read(path: pathlib.Path, header_only: bool) -> tuple[dict, bytes, int]:
 
 
 def _info(path: pathlib.Path, doc: dict, size: int) -> CheckpointInfo:
-    try:
-        return CheckpointInfo(path=path, epoch=int(doc["epoch"]), step=int(doc["step"]),
-                              metrics=dict(doc["metrics"]), is_best=bool(doc["is_best"]),
-                              created_at=str(doc["created_at"]), size_bytes=size,
-                              config=dict(doc["config"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path} is damaged: a field of its Distill metadata is missing or "
-                              f"wrong ({exc!r}); {_FIX}.") from None
+    """The header's fields, each type-checked: CheckpointError naming the first wrong one."""
+    def field(name: str, check, what: str):
+        if name not in doc:
+            raise CheckpointError(f"{path} is damaged: its Distill metadata has no {name!r}; {_FIX}.")
+        value = doc[name]
+        if not check(value):
+            raise CheckpointError(f"{path} is damaged: {name!r} in its Distill metadata must be "
+                                  f"{what}, not {_describe(value)}; {_FIX}.")
+        return value
+
+    def count(v) -> bool:
+        return type(v) is int and 0 <= v < 2 ** 63
+
+    def number(v) -> bool:
+        return type(v) in (int, float) and (type(v) is float or abs(v) < 2 ** 63)
+
+    metrics = field("metrics", lambda v: isinstance(v, dict) and all(
+        isinstance(k, str) and number(x) for k, x in v.items()), "a table of numbers")
+    return CheckpointInfo(path=path, epoch=field("epoch", count, "a whole number from 0 to 2^63-1"),
+                          step=field("step", count, "a whole number from 0 to 2^63-1"),
+                          metrics={k: float(v) for k, v in metrics.items()},
+                          is_best=field("is_best", lambda v: type(v) is bool, "true or false"),
+                          created_at=field("created_at", lambda v: isinstance(v, str), "text"),
+                          size_bytes=size,
+                          config=field("config", lambda v: isinstance(v, dict), "a table"))
+
+
+def _describe(value) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:40] + '…' if len(text) > 40 else text}"
+
+
+def _offset(value) -> int:
+    if type(value) is not int or value < 0:
+        raise ValueError(f"data offset {value!r} is not a byte position")
+    return value
+
+
+def json_nesting_depth(text: str) -> int:
+    """The deepest [ / { nesting of JSON text, brackets inside strings not counted (a linear scan)."""
+    import numpy as np
+
+    bare = _JSON_STRING.sub('""', text) if '"' in text else text  # strings hold no structure
+    codes = np.frombuffer(bare.encode("utf-8", "replace"), np.uint8)
+    depth = deepest = 0
+    for start in range(0, len(codes), 1 << 20):  # in 1 MiB pieces: memory stays bounded
+        running = np.cumsum(_BRACKET_STEP[codes[start:start + (1 << 20)]], dtype=np.int64) + depth
+        if len(running):
+            deepest, depth = max(deepest, int(running.max())), int(running[-1])
+    return deepest
 
 
 def read_checkpoint_info(path) -> CheckpointInfo:

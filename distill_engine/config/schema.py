@@ -85,6 +85,7 @@ class TrainingConfig:
     seed: int = 0
     device: str = "auto"
     chunk_duration: float = 1.5
+    max_file_seconds: float = 1800.0
     checkpoint_interval_s: float = 60.0
     checkpoints_kept: int = 3
     divergence_patience: int = 5
@@ -132,12 +133,23 @@ def config_from_dict(data: dict[str, Any], source: str | None = None) -> Trainin
     return config
 
 
+#: A config file larger than this is refused before parsing.
+MAX_CONFIG_BYTES = 1_000_000
+
+
 def load_config(path: str | os.PathLike[str]) -> TrainingConfig:
     """Read a TOML config file. Raises ConfigError (naming the file) on any problem."""
     source = str(path)
     try:
         with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+            text = fh.read(MAX_CONFIG_BYTES + 1)
+        if len(text) > MAX_CONFIG_BYTES:
+            raise ConfigError([Problem("", f"is larger than {MAX_CONFIG_BYTES // 1000} kB; a Distill "
+                                           f"config is a few hundred bytes of TOML")], source)
+        try:
+            data = tomllib.loads(text.decode("utf-8"))
+        except RecursionError:
+            raise ConfigError([Problem("", "invalid TOML: nested too deeply")], source) from None
     except FileNotFoundError:
         raise ConfigError([Problem("", "file not found")], source) from None
     except IsADirectoryError:

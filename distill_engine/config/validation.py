@@ -173,6 +173,13 @@ def _range(lo: float | None = None, hi: float | None = None, lo_open: bool = Fal
     return rule
 
 
+def _within(lo: float, hi: float, lo_open: bool = False) -> Rule:
+    """A lower bound, then an upper one, each with its own message ("must be at least 1", "must
+    be at most 4096"): the upper bounds keep values that would fail later out of a run."""
+    low, high = _range(lo, lo_open=lo_open), _range(hi=hi)
+    return lambda path, v, problems: low(path, v, problems) and high(path, v, problems)
+
+
 def _power_of_two(path: str, v: int, problems: list) -> bool:
     if v >= 16 and v & (v - 1) == 0:
         return True
@@ -192,30 +199,45 @@ def _device(path: str, v: str, problems: list) -> bool:
     return False
 
 
+#: The STFT sizes of the validation MR-STFT distance (training.trainer.DISTANCE_RESOLUTIONS).
+DISTANCE_FFT_SIZES = (512, 1024, 2048)
+
 _NON_NEGATIVE = _range(0)
 _POSITIVE = _range(0, lo_open=True)
 _AT_LEAST_1 = _range(1)
 
+#: Upper bounds: beyond them a value is a typo, or runs out of memory/precision later (an epoch
+#: count past 1e6 makes step numbers SQLite cannot store, a seed past 2^32 overflows torch's seed).
+MAX_EPOCHS = 1_000_000
+MAX_SEED = 2 ** 32 - 1
+MAX_LATENT_DIM = 4096
+MAX_CHUNK_SECONDS = 60.0
+MAX_FFT = 65536
+
 _RULES: dict[str, Rule] = {
-    "epochs": _AT_LEAST_1,
-    "batch_size": _AT_LEAST_1,
-    "learning_rate": _POSITIVE,
-    "weight_decay": _NON_NEGATIVE,
+    "epochs": _within(1, MAX_EPOCHS),
+    "batch_size": _within(1, 4096),
+    "learning_rate": _within(0, 10, lo_open=True),
+    "weight_decay": _within(0, 10),
     "grad_clip_norm": _POSITIVE,
-    "latent_dim": _AT_LEAST_1,
+    "latent_dim": _within(1, MAX_LATENT_DIM),
     "dropout": _range(0, 1, hi_open=True),
     "validation_fraction": _range(0, 0.9),
-    "seed": _NON_NEGATIVE,
+    "seed": _within(0, MAX_SEED),
     "device": _device,
-    "chunk_duration": _POSITIVE,
-    "checkpoint_interval_s": _NON_NEGATIVE,
-    "checkpoints_kept": _AT_LEAST_1,
-    "divergence_patience": _NON_NEGATIVE,
-    "log_interval_steps": _AT_LEAST_1,
+    "chunk_duration": _within(0, MAX_CHUNK_SECONDS, lo_open=True),
+    "max_file_seconds": _within(1, 86_400),
+    "checkpoint_interval_s": _within(0, 1e9),
+    "checkpoints_kept": _within(1, 10_000),
+    "divergence_patience": _within(0, MAX_EPOCHS),
+    "log_interval_steps": _within(1, 1_000_000),
     "representation.sample_rate": _range(4000, 192000),
     "representation.n_fft": _power_of_two,
     "representation.hop_length": _AT_LEAST_1,
     "loss.stft.weight": _NON_NEGATIVE,
+    "loss.stft.fft_sizes": lambda path, v, problems: _each(path, v, problems, _within(16, MAX_FFT)),
+    "loss.stft.hop_sizes": lambda path, v, problems: _each(path, v, problems, _within(1, MAX_FFT)),
+    "loss.stft.win_lengths": lambda path, v, problems: _each(path, v, problems, _within(1, MAX_FFT)),
     "loss.reconstruction.weight": _NON_NEGATIVE,
     "loss.reconstruction.magnitude_weight": _NON_NEGATIVE,
     "loss.reconstruction.if_weight": _NON_NEGATIVE,
@@ -223,6 +245,12 @@ _RULES: dict[str, Rule] = {
     "loss.kl.warmup_fraction": _range(0, 1),
     "loss.kl.free_bits": _NON_NEGATIVE,
 }
+
+
+def _each(path: str, values: tuple, problems: list, rule: Rule) -> bool:
+    """Apply `rule` to each entry of a checked list (None entries were already reported)."""
+    ok = [rule(f"{path}[{i}]", v, problems) for i, v in enumerate(values) if v is not None]
+    return all(ok)
 
 
 def _check_relations(good: dict[str, Any], problems: list[Problem]) -> None:
@@ -240,6 +268,19 @@ def _check_relations(good: dict[str, Any], problems: list[Problem]) -> None:
             f"({number_text(chunk * sr)} samples); must be at least {n_fft / sr!r} s",
             format_value(chunk),
         ))
+
+    fft_sizes = [f for f in good.get("loss.stft.fft_sizes") or () if f is not None]
+    fits_n_fft = n_fft is None or (chunk is not None and sr is not None and chunk * sr >= n_fft)
+    if chunk is not None and sr is not None and fft_sizes and fits_n_fft:
+        # every STFT (loss resolutions, and the validation distance up to 2048) pads its input
+        # by half its size on each side: the chunk must be longer than that padding
+        need = max([*fft_sizes, *DISTANCE_FFT_SIZES]) // 2 + 1
+        if chunk * sr < need:
+            problems.append(Problem(
+                "chunk_duration",
+                f"too short for the STFTs ({number_text(chunk * sr)} samples at {sr} Hz; the largest "
+                f"STFT size {2 * (need - 1)} needs at least {need} samples); must be at least "
+                f"{need / sr:.4g} s", format_value(chunk)))
 
     weights = [good.get(p) for p in ("loss.stft.weight", "loss.reconstruction.weight",
                                      "loss.kl.weight_max")]

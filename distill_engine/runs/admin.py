@@ -132,8 +132,12 @@ def latest_checkpoint(run_dir) -> Path | None:
 
 
 def resume_trainer(run_dir, checkpoint_path, mode: str, *, epochs: int | None = None,
-                   callbacks=(), device: str | None = None):
-    """A Trainer that goes on from a checkpoint of `run_dir` (call `.run()` on a worker thread).
+                   callbacks=(), device: str | None = None, corpus=None, runs_dir=None):
+    """A Trainer that goes on from a checkpoint of `run_dir` (call `.run()` on a worker thread):
+    the one resume path of the terminal and the window's Runs tab.
+
+    `corpus`: the folder the run's corpus moved to (None: the stored one). `runs_dir`: where a
+    "new" run goes (default: beside `run_dir`).
 
     mode "continue": the same run goes on from its latest checkpoint (Trainer.resume); a checkpoint
     that is not the latest is refused with CheckpointError (continue it as a "new" run instead).
@@ -152,9 +156,9 @@ def resume_trainer(run_dir, checkpoint_path, mode: str, *, epochs: int | None = 
         if latest is None or read_checkpoint_info(latest).step != info.step:
             raise CheckpointError(f"{checkpoint_path.name} is not the latest checkpoint of "
                                   f"{run_dir.name}; start a new linked run from it instead")
-        return Trainer.resume(run_dir, epochs=epochs, callbacks=callbacks, device=device)
+        return Trainer.resume(run_dir, epochs=epochs, callbacks=callbacks, device=device, corpus=corpus)
     with open_run(run_dir) as run:
-        corpus, name = run.corpus_path, run.name
+        corpus, name = corpus or run.corpus_path, run.name
         fallback = run.config
     config = config_from_dict(info.config, source=str(checkpoint_path)) if info.config else fallback
     if config is None:
@@ -164,7 +168,7 @@ def resume_trainer(run_dir, checkpoint_path, mode: str, *, epochs: int | None = 
         config.epochs = int(epochs)
     if device is not None:
         config.device = device
-    return Trainer(config, corpus, runs_dir=run_dir.parent, callbacks=callbacks,
+    return Trainer(config, corpus, runs_dir=runs_dir or run_dir.parent, callbacks=callbacks,
                    run_name=f"{name} from epoch {info.epoch}", init_checkpoint=checkpoint_path,
                    parent_run=run_dir)
 

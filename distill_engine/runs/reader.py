@@ -7,6 +7,7 @@ on each read, see step_blocks.py), else from the step_metrics rows: the same flo
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -23,7 +24,7 @@ from ..errors import RunStoreError
 from .step_blocks import ALL_STEPS, read_step_blocks, read_step_columns
 from .schema import (
     BEST_METRIC, CHECKPOINTS_DIR, CONFIG_NAME, CORPUS_REPORT_NAME, DB_NAME, KNOWN_METRICS, TABLES, UNREADABLE,
-    check_version, connect_read_only, db_error, effective_status,
+    check_version, db_error, effective_status, open_read_only,
 )
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class RunSummary:
     duration_s: float | None
     error: str | None = None
     status_reason: str = ""
+    read_only: bool = False  # in a folder this user cannot write: readable, cannot be continued
 
 
 def open_run(run_dir) -> "Run":
@@ -66,16 +68,24 @@ def list_runs(runs_dir) -> list[RunSummary]:
     if not runs_dir.is_dir():
         return []
     found = []
-    for entry in os.scandir(runs_dir):
+    try:
+        entries = list(os.scandir(runs_dir))
+    except OSError as exc:
+        raise RunStoreError(f"cannot list the runs in {runs_dir} ({exc.strerror or exc}); check the "
+                            f"folder's permissions") from exc
+    for entry in entries:
         run_dir = Path(entry.path)
-        if not entry.is_dir() or not (run_dir / DB_NAME).is_file():
-            continue
         try:
-            conn = _connect(run_dir)
+            if not entry.is_dir() or not (run_dir / DB_NAME).is_file():
+                continue
+            conn, read_only = _connect(run_dir)
             try:
-                summary = _read_summary(conn, run_dir)
+                summary = dataclasses.replace(_read_summary(conn, run_dir), read_only=read_only)
             finally:
                 conn.close()
+        except OSError as exc:  # a folder this user may not look into: listed, with the reason
+            summary = RunSummary(run_dir, run_dir.name, run_dir.name, "", "", UNREADABLE, 0, None,
+                                 None, error=str(unreadable_folder(run_dir, exc)))
         except RunStoreError as exc:
             summary = RunSummary(run_dir, run_dir.name, run_dir.name, "", "", UNREADABLE, 0, None,
                                  None, error=str(exc))
@@ -89,10 +99,14 @@ class Run:
 
     def __init__(self, run_dir):
         self.run_dir = Path(run_dir)
-        if not self.run_dir.is_dir():
-            raise RunStoreError(f"{self.run_dir} is not a folder; choose a Distill run folder")
+        self._conn = None
         self._lock = threading.Lock()
-        self._conn = _connect(self.run_dir)
+        try:
+            if not self.run_dir.is_dir():
+                raise RunStoreError(f"{self.run_dir} is not a folder; choose a Distill run folder")
+        except OSError as exc:
+            raise unreadable_folder(self.run_dir, exc) from exc
+        self._conn, self.read_only = _connect(self.run_dir)
         self._db_file = _file_identity(self.run_dir)
         try:
             self._columns = {}
@@ -215,7 +229,8 @@ class Run:
     def summary(self) -> RunSummary:
         """Status, epochs done, best validation loss and duration in one short query."""
         with self._lock:
-            return _read_summary(self._live_conn(), self.run_dir)
+            return dataclasses.replace(_read_summary(self._live_conn(), self.run_dir),
+                                       read_only=self.read_only)
 
     # -- internals ----------------------------------------------------------------------------
     def _live_conn(self) -> sqlite3.Connection:
@@ -224,7 +239,7 @@ class Run:
         identity = _file_identity(self.run_dir)
         if identity != self._db_file and identity is not None:  # replaced: a newer copy (rsync renames)
             self._conn.close()
-            self._conn, self._db_file = _connect(self.run_dir), identity
+            (self._conn, self.read_only), self._db_file = _connect(self.run_dir), identity
         return self._conn
 
     def _fetch(self, sql: str, params=()) -> list:
@@ -316,15 +331,23 @@ def _table(per: str) -> tuple[str, str, tuple]:
         raise ValueError(f"per must be 'step' or 'epoch', not {per!r}") from None
 
 
-def _connect(run_dir: Path) -> sqlite3.Connection:
+def _connect(run_dir: Path) -> tuple[sqlite3.Connection, bool]:
+    """(read-only connection, read-only folder?) for a run folder; RunStoreError saying why not."""
     db = run_dir / DB_NAME
-    if not db.is_file():
-        raise RunStoreError(f"{run_dir} is not a Distill run folder (it has no {DB_NAME})")
     try:
-        conn = connect_read_only(db)
+        if not db.is_file():
+            raise RunStoreError(f"{run_dir} is not a Distill run folder (it has no {DB_NAME})")
+    except OSError as exc:
+        raise unreadable_folder(run_dir, exc) from exc
+    try:
+        return open_read_only(db)
     except sqlite3.DatabaseError as exc:
         raise db_error(run_dir, exc) from exc
-    return conn
+
+
+def unreadable_folder(run_dir: Path, exc: OSError) -> RunStoreError:
+    return RunStoreError(f"{run_dir} cannot be read ({exc.strerror or exc}); check the folder's "
+                         f"permissions")
 
 
 _SUMMARY_META = ("schema_version", "run_id", "name", "corpus_path", "created_at", "finished_at",

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from ..training.events import Callback, event_to_dict
+from ..errors import RunStoreError
 from .writer import RunWriter
 
 
@@ -32,5 +33,13 @@ class RunRecorder(Callback):
         self.writer.log_event("checkpoint", event_to_dict(event), epoch=event.epoch, step=event.step)
 
     def on_run_finished(self, trainer, event):
-        self.writer.log_event("run_finished", event_to_dict(event), epoch=event.epochs_done, step=event.step)
-        self.writer.close(event.status, event.reason)
+        try:
+            self.writer.log_event("run_finished", event_to_dict(event), epoch=event.epochs_done,
+                                  step=event.step)
+        except RunStoreError:
+            pass  # the store failed earlier; close() still records the final status if it can
+        try:
+            self.writer.close(event.status, event.reason)
+        except RunStoreError:
+            if event.status != "failed":  # a failed run's reason already says what went wrong
+                raise

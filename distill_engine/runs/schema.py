@@ -136,11 +136,34 @@ def db_error(run_dir: Path, exc: sqlite3.DatabaseError) -> RunStoreError:
     return RunStoreError(f"{run_dir}: run database is damaged: {message}")
 
 
+def folder_writable(folder: Path) -> bool:
+    """Whether this process may create files in `folder` (its effective ids, as SQLite needs)."""
+    effective = os.access in os.supports_effective_ids
+    return os.access(folder, os.W_OK | os.X_OK, effective_ids=effective)
+
+
 def connect_read_only(db_path: Path) -> sqlite3.Connection:
     """A read-only connection (run.sqlite is never modified); any thread may use it under a lock."""
-    uri = Path(db_path).absolute().as_uri() + "?mode=ro"
-    return sqlite3.connect(uri, uri=True, timeout=5.0, check_same_thread=False,
-                           isolation_level=None)
+    return open_read_only(db_path)[0]
+
+
+def open_read_only(db_path: Path) -> tuple[sqlite3.Connection, bool]:
+    """(a read-only connection, opened immutable?); any thread may use it under a lock.
+
+    run.sqlite is never modified. In a folder this process cannot write (read-only media, another
+    user's folder) SQLite cannot create the -shm file a WAL database needs, so there the database
+    is opened `immutable` (nobody can be writing it there) when a plain read-only open fails."""
+    uri = Path(db_path).absolute().as_uri()
+    options = dict(uri=True, timeout=5.0, check_same_thread=False, isolation_level=None)
+    conn = sqlite3.connect(uri + "?mode=ro", **options)
+    if folder_writable(Path(db_path).parent):
+        return conn, False
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn, False
+    except sqlite3.OperationalError:
+        conn.close()
+    return sqlite3.connect(uri + "?mode=ro&immutable=1", **options), True
 
 
 # -- writing rows and meta ----------------------------------------------------------------

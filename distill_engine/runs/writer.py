@@ -16,6 +16,7 @@ the same transaction, into step_blocks (the columnar copy readers load fast; ste
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import json
 import numbers
@@ -32,7 +33,9 @@ from pathlib import Path
 
 from ..errors import RunStoreError
 from .reader import Run, RunEvent, RunSummary, list_runs, open_run
+from .continuing import check_can_continue, remove_stale_temp_files
 from .step_blocks import StepBlockWriter
+from .wal_guard import WalGuard
 from .schema import (
     BLOCKS_HEARTBEAT, CONFIG_NAME, DB_NAME, EPOCH_METRICS, HEARTBEAT_EVERY_S, LOCK_NAME,
     SCHEMA_SQL, SCHEMA_VERSION, STATUSES, STEP_METRICS, TABLES, check_status, insert_metric_rows,
@@ -127,6 +130,7 @@ class RunWriter:
         self._status = "running"
         self._names = {"step": set(TABLES["step"][2]), "epoch": set(TABLES["epoch"][2])}
         self._blocks = StepBlockWriter()
+        self._wal_guard = WalGuard(self.run_dir / DB_NAME)
         self._thread = threading.Thread(target=self._write_loop, daemon=True,
                                         name=f"distill-run-writer-{self.run_dir.name}")
         self._owner_pid = os.getpid()
@@ -140,8 +144,10 @@ class RunWriter:
         db = run_dir / DB_NAME
         if not db.is_file():
             raise RunStoreError(f"{run_dir} is not a Distill run folder (it has no {DB_NAME})")
+        check_can_continue(run_dir)
         lock_fd = take_lock(run_dir)
         try:
+            remove_stale_temp_files(run_dir)  # we hold run.lock: no other writer's files
             conn = sqlite3.connect(db, isolation_level=None, timeout=30)
             try:
                 prepare_to_continue(conn, run_dir)
@@ -235,11 +241,15 @@ class RunWriter:
             raise ValueError(f"{filename!r} is not a plain file name for the run folder")
         return write_json_atomic(self.run_dir / filename, data)
 
-    def flush(self) -> None:
-        """Block until everything queued so far is committed; raises RunStoreError if it failed."""
+    def flush(self, durable: bool = False) -> None:
+        """Block until everything queued so far is committed; raises RunStoreError if it failed.
+
+        durable=True commits with synchronous=FULL (fsync'ed, survives a power cut too): call it
+        before writing anything a resume starts from (a checkpoint), so that file never becomes
+        durable before the metric rows it implies."""
         if self._thread.is_alive():
             done = threading.Event()
-            self._queue.append((_FLUSH, done))
+            self._queue.append((_FLUSH, (done, durable)))
             self._wake.set()
             while not done.wait(0.05) and self._thread.is_alive():
                 pass
@@ -259,21 +269,38 @@ class RunWriter:
             status, reason = self._status, None
         else:
             status = "stopped"
+        values = {"status": status, "finished_at": _iso(time.time())}
+        if reason is not None:
+            values["status_reason"] = str(reason)
         try:
             if self._error is None:
-                values = {"status": status, "finished_at": _iso(time.time())}
-                if reason is not None:
-                    values["status_reason"] = str(reason)
                 self._queue_meta(values)
         finally:
             self._closed = True
             self._stopping = True
             self._wake.set()
             self._thread.join()
+            if self._error is not None:
+                self._record_status_after_error(values)
             release_lock(self._lock_fd)
             _live_writers.discard(self)
         if self._error is not None:
             self._raise_unusable()
+
+    def _record_status_after_error(self, values: dict) -> None:
+        """After a failed commit (disk full, lost -wal...): try to store the final status and its
+        reason through a fresh connection, so readers see why the run ended; best effort."""
+        if values.get("status") != "failed" or not values.get("status_reason"):
+            values = {**values, "status": "failed", "status_reason":
+                      f"writing {self.run_dir / DB_NAME} failed: {self._error}"}
+        try:
+            conn = sqlite3.connect(self.run_dir / DB_NAME, isolation_level=None, timeout=5)
+            try:
+                upsert_meta(conn, values)
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            pass  # nothing can be written there (the disk is still full): readers say interrupted
 
     def __enter__(self) -> "RunWriter":
         return self
@@ -288,7 +315,7 @@ class RunWriter:
 
     def _raise_unusable(self):
         if self._error is not None:
-            raise RunStoreError(f"writing the run {self.run_dir} failed: {self._error}") \
+            raise RunStoreError(f"writing {self.run_dir / DB_NAME} failed: {self._error}") \
                 from self._error
         raise RunStoreError(f"the run writer for {self.run_dir} is closed")
 
@@ -339,7 +366,7 @@ class RunWriter:
                     next_beat = now + HEARTBEAT_EVERY_S
             for tag, data in items:
                 if tag == _FLUSH:
-                    data.set()
+                    data[0].set()
             if stopping and not queue:
                 break
         if conn is not None:
@@ -350,23 +377,32 @@ class RunWriter:
         rows = {_STEP: [], _EPOCH: [], _EVENT: [], _META: [], _FLUSH: []}
         for tag, data in items:
             rows[tag].append(data)
+        durable = any(durable for _, durable in rows[_FLUSH])
+        if durable:
+            conn.execute("PRAGMA synchronous=FULL")  # fsync this commit (set outside a transaction)
         meta = dict(rows[_META])
         if heartbeat is not None:
             meta["heartbeat"] = repr(heartbeat)
         if "heartbeat" in meta:
             meta[BLOCKS_HEARTBEAT] = meta["heartbeat"]  # "this writer keeps step_blocks"
-        conn.execute("BEGIN IMMEDIATE")
-        if rows[_STEP]:
-            self._blocks.write(conn, *insert_metric_rows(conn, "step", columns["step"],
-                                                         rows[_STEP]))
-        if rows[_EPOCH]:
-            insert_metric_rows(conn, "epoch", columns["epoch"], rows[_EPOCH])
-        if rows[_EVENT]:
-            conn.executemany("INSERT INTO events (wall_time, kind, epoch, step, payload) "
-                             "VALUES (?, ?, ?, ?, ?)", rows[_EVENT])
-        if meta:
-            conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", meta.items())
-        conn.execute("COMMIT")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            if rows[_STEP]:
+                self._blocks.write(conn, *insert_metric_rows(conn, "step", columns["step"],
+                                                             rows[_STEP]))
+            if rows[_EPOCH]:
+                insert_metric_rows(conn, "epoch", columns["epoch"], rows[_EPOCH])
+            if rows[_EVENT]:
+                conn.executemany("INSERT INTO events (wall_time, kind, epoch, step, payload) "
+                                 "VALUES (?, ?, ?, ?, ?)", rows[_EVENT])
+            if meta:
+                conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", meta.items())
+            conn.execute("COMMIT")
+        finally:
+            if durable:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("PRAGMA synchronous=NORMAL")
+        self._wal_guard.check(conn)
 
 
 def _iso(t: float) -> str:

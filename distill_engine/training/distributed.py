@@ -25,6 +25,8 @@ import socket
 
 import torch
 
+from .devices import resolve_device
+
 #: torchrun sets all of these for each worker process.
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 DEFAULT_TIMEOUT_S = 300.0
@@ -44,17 +46,6 @@ def process_group_from_environment(device_name: str, environ=os.environ):
     return DataParallelGroup(device_name, int(environ["RANK"]), int(environ["WORLD_SIZE"]),
                              int(environ["LOCAL_RANK"]),
                              float(environ.get("DISTILL_DIST_TIMEOUT_S", DEFAULT_TIMEOUT_S)))
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' picks CUDA, then MPS, then CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(name)
 
 
 def stop_code(status: str) -> int:

@@ -59,8 +59,8 @@ def restore_rng(tensors: dict[str, torch.Tensor]) -> None:
 def unpack_extra(checkpoint: Checkpoint) -> tuple[TrainingState, dict, dict, dict]:
     """(training state, representation state, divergence-detector state, callback states)."""
     extra = checkpoint.extra
-    return (TrainingState.from_dict(extra["training_state"]), extra["representation"],
-            extra["divergence"], extra.get("callbacks", {}))
+    return (TrainingState.from_dict(extra["training_state"]), dict(extra["representation"]),
+            dict(extra["divergence"]), dict(extra.get("callbacks", {})))
 
 
 class SnapshotBuffers:

@@ -8,6 +8,7 @@ shapes are fixed (the last partial batch is dropped).
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from pathlib import Path
@@ -16,30 +17,40 @@ import torch
 
 from . import events as ev
 from ..checkpoints.format import CheckpointManager, load_checkpoint, save_checkpoint
+from ..config.validation import DISTANCE_FFT_SIZES
 from ..config.schema import TrainingConfig, config_to_dict, load_config, render_config_summary, save_config
 from ..audio.corpus import Corpus, load_corpus
 from .acceleration import build_forward_loss
-from .distributed import (STOP_STATUSES, continue_with_world_size, process_group_from_environment, resolve_device,
-                          stop_code)
+from .checkpoint_fit import check_model_fits, check_optimizer_fits, refused_as_checkpoint_error, training_state_from
+from .distributed import STOP_STATUSES, continue_with_world_size, process_group_from_environment, stop_code
 from .divergence import DivergenceDetector
-from ..errors import CheckpointError, CorpusError
+from ..errors import CheckpointError, CorpusError, RunStoreError
 from ..model.losses import (MultiResolutionSTFTLoss, compute_combined_loss, create_stft_loss, kl_divergence,
                             kl_weight_at, term_weights)
 from ..model.vae import SpectrogramVAE
 from ..runs.recorder import RunRecorder
 from ..audio.representation import Representation
 from ..runs.reader import open_run
+from ..runs.continuing import check_can_continue
 from ..runs.writer import RunWriter, create_run, default_runs_dir
+from .corpus_change import describe_corpus_change
 from .state import SnapshotBuffers, TrainingState, restore_rng, rng_tensors, unpack_extra
 
 MAX_CONSECUTIVE_NON_FINITE = 3
-DISTANCE_RESOLUTIONS = ((512, 1024, 2048), (128, 256, 512), (512, 1024, 2048))
+DISTANCE_RESOLUTIONS = (DISTANCE_FFT_SIZES, (128, 256, 512), DISTANCE_FFT_SIZES)  # validation checks chunks fit
 #: {loss term: metric field} per step, per epoch (training means) and per epoch (validation)
 STEP_TERMS = ev.term_fields(ev.StepMetrics)
 TRAIN_TERMS = ev.term_fields(ev.EpochMetrics, "train")
 VAL_TERMS = ev.term_fields(ev.EpochMetrics, "val")
 #: every validation-phase epoch field: what _validate returns (NaN without a validation set)
 VAL_FIELDS = ev.metric_names(ev.EpochMetrics, phase="val")
+
+
+def write_failure_reason(exc: Exception) -> str:
+    """The status reason for a write that failed mid-run: the file and the system's words."""
+    if isinstance(exc, OSError) and exc.filename:
+        return f"cannot write {exc.filename}: {exc.strerror or exc}"
+    return f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError) else str(exc)
 
 
 class Trainer:
@@ -63,7 +74,8 @@ class Trainer:
                  run_name: str | None = None, resume_run=None, init_checkpoint=None,
                  parent_run=None, corpus: Corpus | None = None):
         self.config = config
-        self.corpus_folder = str(corpus_folder)
+        self.corpus_folder = os.path.abspath(os.path.expanduser(corpus_folder))  # resumable from anywhere
+        self._moved_from: tuple[str, dict | None] | None = None  # (old corpus path, its report)
         self.runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
         self.callbacks = list(callbacks)
         self.run_name = run_name or Path(self.corpus_folder).name or "run"
@@ -83,18 +95,25 @@ class Trainer:
         self._pending: list = []  # steps whose device-side values have not been read yet
         self._best_snapshot: dict | None = None  # best weights not yet written to best.safetensors
         self._snapshot_buffers = SnapshotBuffers()
+        self.corpus_change = ""  # a warning line when a resumed run's corpus moved and differs
 
     @classmethod
-    def resume(cls, run_dir, *, epochs: int | None = None, callbacks=(), device: str | None = None) -> "Trainer":
-        """A trainer that continues `run_dir` (config and corpus from the run folder)."""
+    def resume(cls, run_dir, *, epochs: int | None = None, callbacks=(), device: str | None = None,
+               corpus=None) -> "Trainer":
+        """A trainer that continues `run_dir` (config and corpus from the run folder; `corpus`
+        points the run at the folder its corpus moved to, and is stored as its corpus from now on)."""
+        check_can_continue(run_dir)
         with open_run(run_dir) as run:
-            corpus_path = run.corpus_path
+            corpus_path, report = run.corpus_path, run.corpus_report if corpus is not None else None
         config = load_config(Path(run_dir) / "config.toml")
         if epochs is not None:
             config.epochs = int(epochs)
         if device is not None:
             config.device = device
-        return cls(config, corpus_path, runs_dir=Path(run_dir).parent, callbacks=callbacks, resume_run=run_dir)
+        trainer = cls(config, corpus if corpus is not None else corpus_path, runs_dir=Path(run_dir).parent,
+                      callbacks=callbacks, resume_run=run_dir)
+        trainer._moved_from = (corpus_path, report) if corpus is not None else None
+        return trainer
 
     # -- thread-safe control ----------------------------------------------------------------------
     def request_stop(self, status: str = "stopped", reason: str = "stopped by request") -> None:
@@ -143,14 +162,19 @@ class Trainer:
         elif self.init_checkpoint is not None:
             checkpoint = load_checkpoint(self.init_checkpoint, map_location=self.device)
         if checkpoint is not None:
+            check_model_fits(checkpoint, self.model, cfg)
+            state = training_state_from(checkpoint)
+            with refused_as_checkpoint_error(checkpoint, "optimizer state"):
+                if checkpoint.optimizer_state is not None:
+                    self.optimizer.load_state_dict(checkpoint.optimizer_state)
+            check_optimizer_fits(checkpoint, self.optimizer)
             self.model.load_state_dict(checkpoint.model_state)
-            if checkpoint.optimizer_state is not None:
-                self.optimizer.load_state_dict(checkpoint.optimizer_state)
             for group in self.optimizer.param_groups:
                 group["lr"] = cfg.learning_rate
-            state, rep_state, detector_state, callback_states = unpack_extra(checkpoint)
-            self.representation = rep = Representation.from_state_dict(rep_state)
-            self.detector.load_state_dict(detector_state)
+            with refused_as_checkpoint_error(checkpoint, "representation or divergence state"):
+                _, rep_state, detector_state, callback_states = unpack_extra(checkpoint)
+                self.representation = rep = Representation.from_state_dict(rep_state)
+                self.detector.load_state_dict(detector_state)
             self.detector.patience = cfg.divergence_patience
             for i, cb in enumerate(self.callbacks):  # the subscribers given (not yet the recorder)
                 if str(i) in callback_states:
@@ -195,6 +219,10 @@ class Trainer:
         if self.resume_run is not None:
             self.writer = RunWriter.reopen(self.resume_run)
             self.writer.set_meta("total_epochs", cfg.epochs)
+            if self._moved_from is not None:
+                self.corpus_change = describe_corpus_change(*self._moved_from, corpus.report)
+                self.writer.set_meta("corpus_path", self.corpus_folder)
+                self.writer.write_json("corpus_report.json", corpus.report.to_dict())
         else:
             self.writer = create_run(self.runs_dir, self.run_name, self.corpus_folder, cfg.epochs,
                                      parent_run=self.parent_run or None)
@@ -219,7 +247,7 @@ class Trainer:
         self._last_checkpoint = time.monotonic()
         self._emit("on_run_started", ev.RunStarted(
             run_dir=str(self.run_dir), run_id=self.run_dir.name, config_summary=render_config_summary(self.config),
-            corpus_summary=self.corpus.report.render(), device=str(self.device),
+            corpus_summary=self.corpus_change + self.corpus.report.render(), device=str(self.device),
             parameter_count=self.model.parameter_count(), total_epochs=self.config.epochs,
             total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch, batch_size=self.batch_size,
             start_epoch=self.state.epoch, start_step=self.state.step, parent_run=self.parent_run,
@@ -230,8 +258,8 @@ class Trainer:
         except BaseException as exc:
             if self.group.is_peer_failure(exc):  # another rank died or hung: resume from the last checkpoint
                 status, reason = "interrupted", f"another process of this run stopped: {type(exc).__name__}: {exc}"
-            elif isinstance(exc, OSError):  # a checkpoint or store write failed (disk full, permissions)
-                status, reason = "failed", f"{type(exc).__name__}: {exc}"
+            elif isinstance(exc, (OSError, RunStoreError)):  # a checkpoint or store write failed (disk full...)
+                status, reason = "failed", write_failure_reason(exc)
             else:
                 self._finish("failed", f"{type(exc).__name__}: {exc}")
                 self.group.close()
@@ -281,6 +309,10 @@ class Trainer:
             if self._stop_agreed(epoch_end=True):
                 return self._stop_with_checkpoint()
         self._save_checkpoint("end")
+        if len(self.val_rep) and not math.isfinite(self.state.best_loss):
+            return "failed", (f"trained {cfg.epochs} epochs, but every validation loss was non-finite "
+                              f"(NaN or infinite), so no best checkpoint was kept; check the validation "
+                              f"files in the corpus report")
         return "completed", f"trained {cfg.epochs} epochs"
 
     def _train_step(self, rep_batch, audio_batch, epoch: int) -> None:
@@ -413,6 +445,7 @@ class Trainer:
         if not self.group.is_writer:  # rank 0 alone writes the run folder
             self._last_checkpoint = time.monotonic()
             return
+        self.writer.flush(durable=True)  # the rows up to this step before the file a resume starts from
         self._write_pending_best()
         path = self.checkpoints.save(model_state=self.model.state_dict(), optimizer_state=self.optimizer.state_dict(),
                                      epoch=self.state.epoch, step=self.state.step, **self._checkpoint_payload({}))
@@ -421,6 +454,7 @@ class Trainer:
 
     def _fail_non_finite(self) -> tuple[str, str]:
         """End the run as failed; the best checkpoint only ever holds a finite epoch's weights."""
+        self.writer.flush(durable=True)
         self._write_pending_best()
         return "failed", (f"{MAX_CONSECUTIVE_NON_FINITE} consecutive steps had a non-finite loss or gradient "
                           f"(last at step {self.state.step}); no update was made at those steps")

@@ -31,3 +31,13 @@ def test_emitting_signals_leaves_reference_counts_alone(qtbot):
     assert received[0] == 1500
     for name in before:
         assert abs(after[name] - before[name]) < 50, f"{name}: {before[name]} -> {after[name]}"
+
+
+def test_qt_multimedia_comes_at_exactly_the_qt_version_of_the_widgets():
+    """PySide6-Addons (QtMultimedia, clip playback) and PySide6-Essentials must be one release:
+    mixed versions load mismatched Qt libraries."""
+    from importlib.metadata import version
+
+    import PySide6
+
+    assert version("PySide6-Addons") == version("PySide6-Essentials") == PySide6.__version__

@@ -157,7 +157,8 @@ def test_full_disk_keeps_the_previous_checkpoint_and_leaves_no_temp_file(
         save_simple(path, epoch=2)
     monkeypatch.undo()
 
-    assert raised.value is disk_full
+    assert raised.value.__cause__ is disk_full and raised.value.errno == errno.ENOSPC
+    assert raised.value.filename == str(path)  # the file, not its hidden temp, is named
     assert path.read_bytes() == before
     assert load_checkpoint(path).epoch == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.safetensors"]

@@ -138,5 +138,6 @@ def test_a_value_that_is_not_a_number_fails_the_next_call_with_the_run_named(run
         writer.close("completed")
     with open_run(writer.run_dir) as run:  # what was committed before stays readable
         assert run.metric("train_loss")[1].tolist() == [1.0]
-        assert run.status == "interrupted"  # the lock was released
+        assert run.status == "failed"  # close() recorded why, through a fresh connection
+        assert "run.sqlite failed" in run.status_reason and "oops" in run.status_reason
     RunWriter.reopen(writer.run_dir).close("failed", "bad value")
