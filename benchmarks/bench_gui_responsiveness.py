@@ -9,6 +9,8 @@ Phase (b): the same while a real training run (the bundled demo corpus, the defa
 checkpoint every 10 s instead of 60 s, so that saves fall inside the phase, on the CPU) goes on in the
 app's own TrainingSession: a QThread at the app's training priority; its events are not drawn, so
 the plots keep their 1 M points.
+Phase (c): the same while the window's audio player plays a demo-corpus clip over and over
+(QtMultimedia; only where an audio output exists, else it says so).
 Prints p50 / p99 / max lateness for each phase, how many redraws ran and what each cost (GUI-thread
 CPU of redraw + paint), and the GUI thread's CPU share.
 
@@ -146,6 +148,27 @@ def run_phase(label, seconds, probe, feeder, plot):
           f"max {frame_ms.max():4.1f} ms)  GUI thread {100 * share:4.1f} % of a core", flush=True)
 
 
+def play_clips_during_phase(player, corpus, seconds, probe, feeder, plot) -> None:
+    """Phase (c): phase (b) while `player` plays a corpus clip again each time it ends."""
+    if not player.available:
+        print(f"(c) while a clip plays: not measured ({player.unavailable_reason})")
+        return
+    from distill_desktop.models.audio_clips import read_clip
+
+    clip = read_clip(sorted(corpus.glob("*.wav"))[0])
+    plays = []
+
+    def play_again(_key=""):
+        plays.append(player.play("bench", clip.samples, clip.sample_rate))
+
+    player.stopped.connect(play_again)
+    play_again()
+    run_phase("(c) the same while a clip plays", seconds, probe, feeder, plot)
+    player.stopped.disconnect(play_again)
+    player.stop()
+    print(f"    playback: {sum(plays)} plays of {clip.path.name} ({clip.duration_s:.2f} s) during phase (c)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each phase")
@@ -197,6 +220,7 @@ def main() -> None:
     before = first.steps
     run_phase("(b) the same while training", args.seconds, probe, feeder, plot)
     trained = first.steps - before
+    play_clips_during_phase(window.player, demo_corpus_dir(), args.seconds, probe, feeder, plot)
     session.stop_and_wait()
     saved = len(list((tmp / "runs").glob("*/checkpoints/*.safetensors")))
     print(f"    training: {trained} steps during phase (b), demo corpus, default config, CPU; "

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QTabWidget, QToolBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QDockWidget, QMainWindow, QMessageBox, QTabWidget, QToolBar, QVBoxLayout,
+                               QWidget)
 
 from distill_engine.config.schema import TrainingConfig, config_from_dict, config_to_dict
 from distill_engine.errors import DistillError
@@ -16,6 +17,7 @@ from .browser.history_tab import HistoryTab
 from .panels.config_editor import ConfigEditorPanel
 from .panels.contributions import ContributionPanel
 from .panels.corpus_panel import CorpusPanel
+from .panels.listen_panel import ListenPanel
 from .panels.log_panel import LogPanel
 from .panels.loss_plot import LossPlotPanel
 from .panels.status_bar import TrainingStatus
@@ -41,6 +43,7 @@ class MainWindow(QMainWindow):
         self.plot_panel = LossPlotPanel()
         self.contribution_panel = ContributionPanel(self.plot_panel.data)   # the live plot's series
         self.log_panel = LogPanel()
+        self.listen_panel = ListenPanel(self.player)
         self.status = TrainingStatus()
         self.controller = TrainingController(self, self.plot_panel, self.contribution_panel, self.log_panel,
                                              self.status, parent=self)
@@ -53,18 +56,27 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.plot_panel, "Loss curves")
         self.tabs.addTab(self.contribution_panel, "Contributions")
+        self.tabs.addTab(self.listen_panel, "Listen")
         self.tabs.addTab(self.log_panel, "Log")
         extra_folders = [f for f in (self.settings.value("run_folders", []) or []) if f]
         self.history_tab = HistoryTab([self.runs_dir, *extra_folders])
         self.tabs.addTab(self.history_tab, "Runs")
         self.history_tab.resume_requested.connect(self.start_request)
         self.history_tab.browser.runs.folder_added.connect(self._save_run_folders)
-        splitter = QSplitter(Qt.Horizontal)
-        splitter.addWidget(left)
-        splitter.addWidget(self.tabs)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([430, 850])
-        self.setCentralWidget(splitter)
+        # The corpus and config side is a dock a person can hide (toolbar) to give the tabs the width.
+        self.side_dock = QDockWidget("Corpus and config", self, objectName="corpus_and_config")
+        self.side_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
+                                   | QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.side_dock.setWidget(left)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.side_dock)
+        self.resizeDocks([self.side_dock], [420], Qt.Orientation.Horizontal)
+        self.setCentralWidget(self.tabs)
+        browser = self.history_tab.browser
+        browser.runs.run_opened.connect(self.listen_panel.set_run)
+        browser.runs.follow_requested.connect(lambda run_dir: self.listen_panel.set_run(run_dir, live=True))
+        browser.follower.epochs_added.connect(lambda _rows: self.listen_panel.run_grew(browser.followed))
+        self.controller.run_started.connect(lambda event: self.listen_panel.set_run(event.run_dir, live=True))
+        self.controller.preview.connect(self.listen_panel.preview_added)
         self.statusBar().addPermanentWidget(self.status, 1)
         self._build_toolbar()
 
@@ -86,7 +98,7 @@ class MainWindow(QMainWindow):
 
     # -- toolbar -----------------------------------------------------------------------------------
     def _build_toolbar(self) -> None:
-        bar = QToolBar("Training", movable=False)
+        bar = QToolBar("Training", movable=False, objectName="training_toolbar")
         bar.setToolButtonStyle(Qt.ToolButtonTextOnly)
         self.addToolBar(bar)
         self.train_action = QAction("▶ Train", self, shortcut=QKeySequence("Ctrl+Return"))
@@ -97,6 +109,12 @@ class MainWindow(QMainWindow):
         self.stop_action.triggered.connect(self.controller.stop)
         for action in (self.train_action, self.pause_action, self.stop_action):
             bar.addAction(action)
+        bar.addSeparator()
+        self.side_action = self.side_dock.toggleViewAction()
+        self.side_action.setText("Corpus && config")
+        self.side_action.setToolTip("Show or hide the corpus and config side (Ctrl+B)")
+        self.side_action.setShortcut(QKeySequence("Ctrl+B"))
+        bar.addAction(self.side_action)
 
     def _update_actions(self, *_args) -> None:
         running = self.controller.is_running()
@@ -158,9 +176,13 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1320, 820)
+        state = self.settings.value("window_state")
+        if state is not None:
+            self.restoreState(state)
 
     def save_settings(self) -> None:
         self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
         self.settings.setValue("corpus", self.corpus_panel.folder() or "")
         config = self.config_editor.config()
         if config is not None:
@@ -187,6 +209,7 @@ class MainWindow(QMainWindow):
             self.status.set_state("Stopping and writing a checkpoint…")
             self.controller.shutdown()
         self.corpus_panel.shutdown()
+        self.listen_panel.shutdown()
         self.history_tab.shutdown()
         self.save_settings()
         event.accept()

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from .config.presets import PRESETS, find_preset, load_preset
 from .config.schema import TrainingConfig, load_config
 from .config.validation import ConfigError, validate
 from .errors import CorpusError, DistillError
@@ -85,7 +86,8 @@ class StopOnDivergence(Callback):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="distill-train", description="Train a Distill model on a folder of sounds.")
     parser.add_argument("corpus", nargs="?", help="folder of audio files (not needed with --resume)")
-    parser.add_argument("--config", type=Path, help="TOML config file (defaults for missing fields)")
+    parser.add_argument("--config", type=Path, help="TOML config file (defaults for missing fields), or a "
+                        f"built-in preset: {', '.join(p.name for p in PRESETS)}")
     parser.add_argument("--epochs", type=int, help="number of epochs (overrides the config)")
     parser.add_argument("--runs-dir", type=Path, help="where run folders go (default: $DISTILL_DATA_DIR/runs "
                                                         "or the per-user data directory)")
@@ -102,8 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _load_config_or_preset(path: Path) -> TrainingConfig:
+    """A TOML file, or a built-in preset's name when no such file exists."""
+    if not path.exists() and find_preset(str(path)) is not None:
+        return load_preset(str(path))
+    return load_config(path)
+
+
 def _config_from_args(args, parser) -> TrainingConfig:
-    config = load_config(args.config) if args.config else TrainingConfig()
+    config = _load_config_or_preset(args.config) if args.config else TrainingConfig()
     if args.epochs is not None:
         config.epochs = args.epochs
     if args.device is not None:

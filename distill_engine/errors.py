@@ -20,3 +20,7 @@ class CheckpointError(DistillError):
 
 class RunStoreError(DistillError):
     """A run folder cannot be read or written (not a run, damaged database, unknown schema)."""
+
+
+class RenderError(DistillError):
+    """A render cannot be done as asked (output folder not writable, bad sample count)."""

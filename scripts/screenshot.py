@@ -3,6 +3,12 @@
 Run it with scripts/screenshot.sh, which starts a virtual X display (Xvfb). The run uses a
 temporary data directory, so nothing is left behind.
 Usage: python scripts/screenshot.py OUTPUT.png [--epochs-before-shot N]
+       python scripts/screenshot.py docs/listen.png --listen-after N [--size 1320x820]
+With --listen-after the run writes a preview every few seconds; once N preview epochs are written
+the Listen tab is shown (the newest epoch comes up by itself), the first reconstruction is played
+when an audio output exists (its playhead is drawn) and the window is grabbed. So that a busy
+machine still shows several epochs within minutes, the previews' share of training time is not
+capped for the shot (distill_engine.previews.session.COST_BUDGET; the app keeps it at 3 %).
 """
 import argparse
 import os
@@ -15,6 +21,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("output", type=Path)
     parser.add_argument("--epochs-before-shot", type=int, default=40)
+    parser.add_argument("--listen-after", type=int, default=0, metavar="N",
+                        help="shoot the Listen tab once N preview epochs are written")
+    parser.add_argument("--size", default="1500x900", help="window size, WIDTHxHEIGHT")
     args = parser.parse_args()
     data = tempfile.mkdtemp(prefix="distill-screenshot-")
     os.environ["DISTILL_DATA_DIR"] = data
@@ -28,8 +37,14 @@ def main() -> int:
 
     app = QApplication(sys.argv)
     window = MainWindow(settings=QSettings(str(Path(data) / "settings.ini"), QSettings.IniFormat))
-    window.config_editor.set_config(TrainingConfig(epochs=120, batch_size=8, chunk_duration=0.5, device="cpu"))
-    window.resize(1500, 900)
+    config = TrainingConfig(epochs=120, batch_size=8, chunk_duration=0.5, device="cpu")
+    if args.listen_after:
+        config.epochs, config.preview_interval_s = 400, 3.0    # previews every few seconds
+        from distill_engine.previews import session
+
+        session.COST_BUDGET = 1.0
+    window.config_editor.set_config(config)
+    window.resize(*(int(v) for v in args.size.split("x")))
     window.plot_panel.set_log_y(True)  # the unweighted KL is 10-100x the other terms
     window.show()
     window.confirm_close = lambda: True
@@ -40,16 +55,34 @@ def main() -> int:
         else:
             QTimer.singleShot(200, start_when_ready)
 
+    listen, played = window.listen_panel, []
+
+    def listen_tab_ready() -> bool:
+        """Shows the Listen tab with the newest preview, then plays a clip; True once both are done."""
+        epochs = listen.epochs()
+        if len(epochs) < args.listen_after or listen.shown_epoch() != max(epochs):
+            return False
+        if window.tabs.currentWidget() is not listen:
+            window.tabs.setCurrentWidget(listen)
+            return False
+        recon = listen.clip_rows[0][1] if listen.clip_rows else None
+        if not played and recon is not None and recon.play_button.isEnabled():
+            played.append(recon.play())
+            return False
+        return True
+
     def shoot_when_far_enough():
         status = window.status.text()
         epochs_done = len(window.plot_panel.curve_data("val_loss")[0])
-        if epochs_done >= args.epochs_before_shot:
+        if listen_tab_ready() if args.listen_after else epochs_done >= args.epochs_before_shot:
             window.plot_panel.redraw_now()
             window.contribution_panel.redraw_now()
             app.processEvents()
             shot = window.screen().grabWindow(window.winId())
             shot.save(str(args.output))
-            print(f"saved {args.output} at: {status}")
+            print(f"saved {args.output} at: {status}" + (f"; previews listed {listen.epochs()}, shown "
+                  f"{listen.shown_epoch()}, playing {window.player.playing_key or 'nothing'}"
+                  if args.listen_after else ""))
             window.close()
             app.quit()
         else:

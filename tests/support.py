@@ -22,12 +22,13 @@ def write_corpus(folder, n_files=6, seconds=1.0, sample_rate=8000, seed=0):
 
 
 def tiny_config(**overrides):
-    """A config small enough that a few epochs train in about a second on a laptop CPU."""
+    """A config small enough that a few epochs train in about a second on a laptop CPU (audio
+    previews off: tests of previews turn them on)."""
     from distill_engine import TrainingConfig
     from distill_engine.config.schema import RepresentationConfig
 
     config = TrainingConfig(epochs=3, batch_size=4, latent_dim=8, chunk_duration=0.5, device="cpu",
-                            validation_fraction=0.3, checkpoint_interval_s=0.0,
+                            validation_fraction=0.3, checkpoint_interval_s=0.0, preview_interval_s=0.0,
                             representation=RepresentationConfig(sample_rate=8000, n_fft=256, hop_length=64))
     for key, value in overrides.items():
         setattr(config, key, value)
@@ -151,3 +152,62 @@ def finished_demo_run(runs_dir, name):
     log_demo_run(writer)
     writer.close("completed")
     return writer.run_dir
+
+
+def write_preview_files(run_dir, epochs, clips=2, samples=2, seconds=0.5, sample_rate=8000, with_rows=True):
+    """Preview files and `previews` rows in a run folder, in the layout of /work/notes/previews-api.md
+    (previews/originals/clip-CC.flac, previews/epoch-EEEEE/{recon-CC,sample-SS}.flac): originals are
+    decaying tones (written on the first call only), reconstructions the same tones with noise that
+    shrinks as epochs go on, samples noise bursts. Returns {(epoch, kind, clip): path}; originals
+    have epoch 0."""
+    import sqlite3
+    from pathlib import Path
+
+    import numpy as np
+    import soundfile as sf
+
+    run_dir = Path(run_dir)
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    written, rows = {}, []
+
+    def put(epoch, kind, clip, relative, audio, distance):
+        path = run_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, audio.astype(np.float32), sample_rate, subtype="PCM_24")
+        written[(epoch, kind, clip)] = path
+        rms = float(np.sqrt(np.mean(audio ** 2)))
+        rows.append((epoch, epoch * 10 if epoch else 0, kind, clip, relative, distance, rms))
+
+    tones = [0.5 * np.sin(2 * np.pi * 220 * (c + 1) * t) * np.exp(-4 * t) for c in range(clips)]
+    for c, tone in enumerate(tones):
+        if not (run_dir / f"previews/originals/clip-{c:02d}.flac").exists():   # written once per run
+            put(0, "original", c, f"previews/originals/clip-{c:02d}.flac", tone, None)
+    for epoch in epochs:
+        for c, tone in enumerate(tones):
+            noise = rng.standard_normal(t.size) * 0.2 / epoch
+            put(epoch, "reconstruction", c, f"previews/epoch-{epoch:05d}/recon-{c:02d}.flac",
+                np.clip(tone + noise, -1, 1), 1.0 / epoch)
+        for s in range(samples):
+            burst = 0.3 * rng.standard_normal(t.size) * np.exp(-8 * t)
+            put(epoch, "sample", s, f"previews/epoch-{epoch:05d}/sample-{s:02d}.flac", burst, 2.0 + s)
+    if with_rows:
+        conn = sqlite3.connect(run_dir / "run.sqlite")
+        with conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS previews (epoch INTEGER, step INTEGER, kind TEXT, "
+                         "clip INTEGER, file TEXT, distance REAL, rms REAL)")
+            conn.executemany("INSERT INTO previews (epoch, step, kind, clip, file, distance, rms) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.close()
+    return written
+
+
+def make_preview_run(runs_dir, epochs, name="drums", **kwargs):
+    """A finished run folder (RunWriter) with previews for `epochs` (write_preview_files)."""
+    from distill_engine.runs.writer import create_run
+
+    with create_run(runs_dir, name, "/corpus", total_epochs=max(epochs, default=1)) as writer:
+        for epoch in epochs:
+            writer.log_epoch({"epoch": epoch, "step": epoch * 10, "train_loss": 1.0 / epoch})
+        run_dir = writer.run_dir
+    return run_dir, write_preview_files(run_dir, epochs, **kwargs)

@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, Signal
 
 from distill_engine.training.reporting import format_divergence, format_epoch_line
 
-from ..dialogs import KEEP, ROLLBACK, STOP, DivergenceDialog, show_error
+from ..dialogs import KEEP, ROLLBACK, STOP, DivergenceDialog, rollback_factor, show_error
 from ..models.run_curves import feed_run_curves
 from .worker import RunRequest, TrainingSession
 
@@ -25,6 +25,8 @@ class TrainingController(QObject):
     running_changed = Signal(bool)
     paused_changed = Signal(bool)  # the trainer's pause state, after a press or a divergence warning
     run_finished = Signal(object)  # RunFinished or None
+    run_started = Signal(object)  # RunStarted (the live run's folder is in it)
+    preview = Signal(object)  # PreviewRendered of the live run
 
     def __init__(self, window, plot, contributions, log, status, parent=None):
         super().__init__(parent)
@@ -36,6 +38,8 @@ class TrainingController(QObject):
         self.divergence_dialog: DivergenceDialog | None = None
         self.error_dialog = None
         self._rollback_from: RunRequest | None = None
+        self._rollback_factor = 0.5
+        self._failure_offered = False  # a non-finite failure got the divergence dialog, not the error box
         self.last_result = None
 
     def is_running(self) -> bool:
@@ -44,10 +48,11 @@ class TrainingController(QObject):
     def start(self, request: RunRequest) -> None:
         """Start a run; the views are cleared for it."""
         self.last_request = request
+        self._failure_offered = False
         self.plot.clear()
         self.contributions.clear()      # weighted with the run's own weights once it starts
         self.log.append(f"Starting training on {request.corpus_folder or request.resume_run}")
-        self.status.set_state("Loading corpus…")
+        self.status.reset("Loading corpus…")
         worker = self.worker = self.session.start(request)
         worker.history.connect(self._on_history)
         worker.run_started.connect(self._on_run_started)
@@ -56,6 +61,8 @@ class TrainingController(QObject):
         worker.divergence.connect(self._on_divergence)
         worker.non_finite.connect(self._on_non_finite)
         worker.checkpoint.connect(self._on_checkpoint)
+        worker.preview.connect(self.preview)
+        worker.preview_failed.connect(self._on_preview_failed)
         worker.failed.connect(self._on_failed)
         self.running_changed.emit(True)
 
@@ -83,6 +90,7 @@ class TrainingController(QObject):
 
     # -- worker signals ---------------------------------------------------------------------------
     def _on_run_started(self, event) -> None:
+        self.run_started.emit(event)
         self.status.run_started(event)
         self.contributions.set_run_weights(event.term_weights)
         self.plot.set_steps_per_epoch(event.steps_per_epoch)
@@ -118,16 +126,33 @@ class TrainingController(QObject):
         kind = "best checkpoint" if event.is_best else f"checkpoint ({event.reason})"
         self.log.append(f"Saved {kind} at epoch {event.epoch}, step {event.step}: {event.path}")
 
+    def _on_preview_failed(self, event) -> None:
+        self.log.append(f"warning: the audio previews of epoch {event.epoch} could not be written "
+                        f"({event.reason}); training goes on")
+
     def _on_divergence(self, event) -> None:
-        self.log.append(f"DIVERGENCE WARNING: {format_divergence(event)} Training is paused.")
-        self.status.set_state("Paused: divergence")
+        ended = getattr(event, "rule", "rising") == "non-finite"
+        self.log.append(f"DIVERGENCE WARNING: {format_divergence(event)} "
+                        + ("The run has stopped." if ended else "Training is paused."))
+        self._failure_offered = ended
+        self.status.set_state("Failed: non-finite loss" if ended else "Paused: divergence")
+        if self.divergence_dialog is not None:
+            self.divergence_dialog.close()
         self.paused_changed.emit(self.session.paused)   # the bridge paused the trainer already
         dialog = self.divergence_dialog = DivergenceDialog(event, self.window)
-        dialog.choice_made.connect(self._on_divergence_choice)
+        dialog.choice_made.connect(lambda choice, d=dialog: self._on_divergence_choice(choice, d))
         dialog.open()
 
-    def _on_divergence_choice(self, choice: str) -> None:
+    def _on_divergence_choice(self, choice: str, dialog=None) -> None:
+        if dialog is not None and dialog is not self.divergence_dialog:
+            return  # a dialog replaced by a newer warning
         self.divergence_dialog = None
+        self._rollback_factor = rollback_factor(dialog.divergence) if dialog is not None else 0.5
+        if not self.is_running():  # a run that already ended (non-finite losses)
+            if choice == ROLLBACK and self.last_request is not None and self.last_result is not None:
+                self.log.append("Rolling back: a new linked run from the last good checkpoint at a lower rate.")
+                self.start(rollback_request(self.last_request, self.last_result, self._rollback_factor))
+            return
         if choice == KEEP:
             self.log.append("Keep training (chosen after the divergence warning).")
             self.session.resume()
@@ -135,15 +160,19 @@ class TrainingController(QObject):
             self.paused_changed.emit(self.session.paused)
         elif choice == STOP:
             self.log.append("Stopping after the divergence warning; the best checkpoint is kept.")
+            self.status.set_state("Stopping: writing the checkpoint…")
             self.session.stop("diverged-stopped", "stopped after a divergence warning")
         elif choice == ROLLBACK:
-            self.log.append("Rolling back: stopping, then restarting from the best checkpoint with half the "
-                            "learning rate as a new linked run.")
+            self.log.append(f"Rolling back: stopping, then restarting from the best checkpoint with "
+                            f"{self._rollback_factor:g}x the learning rate as a new linked run.")
+            self.status.set_state("Stopping: writing the checkpoint, then rolling back…")
             self._rollback_from = self.last_request
             self.session.stop("diverged-stopped", "rolled back to the best checkpoint after a divergence warning")
 
     def _on_failed(self, message: str, details: str) -> None:
         self.log.append(f"ERROR: {message}")
+        if self._failure_offered and not details:
+            return  # the divergence dialog already offers a roll back for this failure
         self.error_dialog = show_error(self.window, "Training failed", message, details)
 
     def _on_stopped(self, result) -> None:
@@ -154,22 +183,23 @@ class TrainingController(QObject):
         self.running_changed.emit(False)
         self.run_finished.emit(result)
         previous, self._rollback_from = self._rollback_from, None
-        if previous is not None and result is not None and result.best_checkpoint:
-            self.start(rollback_request(previous, result))
+        if previous is not None and result is not None:
+            self.start(rollback_request(previous, result, self._rollback_factor))
 
 
-def rollback_request(previous: RunRequest, result) -> RunRequest:
-    """A new run from `result`'s best checkpoint with half the learning rate, linked to its run."""
+def rollback_request(previous: RunRequest, result, factor: float = 0.5) -> RunRequest:
+    """A new run from `result`'s best checkpoint (from the start when it has none) with the learning
+    rate times `factor`, linked to its run."""
     config = copy.deepcopy(previous.config) if previous.config is not None else None
     if config is None:
         from distill_engine.config.schema import load_config
         config = load_config(f"{result.run_dir}/config.toml")
-    config.learning_rate = config.learning_rate / 2
+    config.learning_rate = config.learning_rate * factor
     corpus = previous.corpus_folder
     if not corpus:
         from distill_engine.runs.reader import open_run
         with open_run(result.run_dir) as run:
             corpus = run.corpus_path
-    return dataclasses.replace(previous, config=config, corpus_folder=corpus, init_checkpoint=result.best_checkpoint,
+    return dataclasses.replace(previous, config=config, corpus_folder=corpus, init_checkpoint=result.best_checkpoint or None,
                                parent_run=result.run_dir, resume_run=None, epochs=None,
                                runs_dir=previous.runs_dir)

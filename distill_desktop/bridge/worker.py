@@ -86,6 +86,12 @@ class QtBridge(Callback):
     def on_checkpoint(self, trainer, event):
         self.worker.checkpoint.emit(event)
 
+    def on_preview(self, trainer, event):
+        self.worker.preview.emit(event)
+
+    def on_preview_failed(self, trainer, event):
+        self.worker.preview_failed.emit(event)
+
     def on_run_finished(self, trainer, event):
         self._flush_steps()
 
@@ -110,6 +116,8 @@ class TrainingWorker(QObject):
     divergence = Signal(object)  # DivergenceWarning
     non_finite = Signal(object)  # NonFiniteStep
     checkpoint = Signal(object)  # CheckpointSaved
+    preview = Signal(object)  # PreviewRendered
+    preview_failed = Signal(object)  # PreviewFailed
     failed = Signal(str, str)  # message, traceback
     finished = Signal(object)  # RunFinished, or None when the run never started
 

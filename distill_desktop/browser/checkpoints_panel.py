@@ -5,7 +5,8 @@ unknown schema version, not a checkpoint) are rows with an error badge and the r
 Only headers are read (`read_checkpoint_info`, no tensor data). A checkpoint written without its
 metrics (the numbered ones) shows the run's validation values of its epoch. Actions: show the
 config it was trained with, resume from it (the main window starts the training on
-`resume_requested`), export a copy, delete (the best one only after a second confirmation).
+`resume_requested`), render reconstructions and samples with it (render_dialog), export a copy,
+delete (the best one only after a second confirmation).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QFontDatabase
-from PySide6.QtWidgets import (QAbstractItemView, QDialog, QFileDialog, QHBoxLayout, QHeaderView,
+from PySide6.QtWidgets import (QAbstractItemView, QDialog, QFileDialog, QHeaderView,
                                QLabel, QMessageBox, QPlainTextEdit, QPushButton, QStyle,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
@@ -27,6 +28,8 @@ from distill_engine.runs.reader import open_run
 from distill_engine.runs.schema import CHECKPOINTS_DIR
 
 from ..models.loss_data import FIELDS
+from ..widgets.flow_layout import FlowLayout
+from .render_dialog import RenderDialog
 
 #: the validation total and weighted terms (the plot's validation curves), one column each
 VAL_METRICS = tuple(FIELDS["val"].values())
@@ -76,6 +79,7 @@ class CheckpointsPanel(QWidget):
         self.run_dir: Path | None = None
         self.rows: list[tuple[Path, object, str | None]] = []   # (path, CheckpointInfo, error)
         self.config_dialog = None
+        self.render_dialog: RenderDialog | None = None
         self._build()
 
     def _build(self):
@@ -89,14 +93,13 @@ class CheckpointsPanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.itemSelectionChanged.connect(self._on_selection)
         self.buttons = {}
-        row = QHBoxLayout()
+        row = FlowLayout()  # the buttons wrap rather than widen the panel
         for label, slot in (("Show config", self.show_config_selected), ("Resume…", self.resume_selected),
-                            ("Export…", self.export_selected), ("Delete…", self.delete_selected),
-                            ("Refresh", self.reload)):
+                            ("Render…", self.render_selected), ("Export…", self.export_selected),
+                            ("Delete…", self.delete_selected), ("Refresh", self.reload)):
             button = self.buttons[label] = QPushButton(label)
             button.clicked.connect(lambda _=False, s=slot: s())
             row.addWidget(button)
-        row.addStretch(1)
         self.notice = QLabel("", wordWrap=True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -193,7 +196,7 @@ class CheckpointsPanel(QWidget):
     def _on_selection(self):
         chosen = self.selected()
         readable = chosen is not None and chosen[2] is None
-        for label in ("Show config", "Resume…", "Export…"):
+        for label in ("Show config", "Resume…", "Render…", "Export…"):
             self.buttons[label].setEnabled(readable)
         self.buttons["Delete…"].setEnabled(chosen is not None)
 
@@ -255,6 +258,22 @@ class CheckpointsPanel(QWidget):
                 self.show_error("Resume", f"{self.run_dir.name} is still being trained; stop it first.")
                 return
         self.resume_requested.emit(str(self.run_dir), str(path), mode)
+
+    def render_selected(self) -> RenderDialog | None:
+        """Open the Render dialog for the selected checkpoint (non-modal)."""
+        chosen = self._readable("Render")
+        if chosen is None:
+            return None
+        if self.render_dialog is not None:
+            self.render_dialog.close()
+        self.render_dialog = RenderDialog(chosen[0], self.run_dir, parent=self)
+        self.render_dialog.show()
+        return self.render_dialog
+
+    def shutdown(self) -> None:
+        """Cancel a render in progress and wait for it (the window is closing)."""
+        if self.render_dialog is not None:
+            self.render_dialog.shutdown()
 
     def export_selected(self) -> None:
         chosen = self._readable("Export checkpoint")

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QFileDialog, QInputDialog, QMessageBox, QScrollArea, QSplitter, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
 from ..panels.loss_plot import LossPlotPanel
 from .run_browser import RunBrowser
@@ -23,11 +22,10 @@ class HistoryTab(QWidget):
         self.plot_panel = LossPlotPanel()
         self.browser = RunBrowser(self.plot_panel, runs_dirs)
         splitter = QSplitter(Qt.Vertical)
-        scroll = QScrollArea(widgetResizable=True)  # its button rows must not set the window's width
-        scroll.setWidget(self.browser)
-        splitter.addWidget(scroll)
+        splitter.addWidget(self.browser)  # its button rows wrap, so it never widens the window
         splitter.addWidget(self.plot_panel)
-        splitter.setSizes([330, 470])
+        splitter.setChildrenCollapsible(False)
+        splitter.setSizes([400, 400])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)

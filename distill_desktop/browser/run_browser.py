@@ -13,9 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QImage, QPainter
-from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton,
                                QSplitter, QVBoxLayout, QWidget)
 
@@ -29,6 +27,7 @@ from ..models.loss_data import FIELDS, SCHEDULES, fractional_epochs
 from ..models.run_curves import FOLLOWED_STEP_NAMES, feed_epochs, feed_run_curves, feed_steps, read_run_curves
 from ..bridge.background import BackgroundJobs
 from ..bridge.run_follower import RunFollower
+from ..widgets.plot_export import PlotExportError, export_view
 
 #: Components offered for overlays, (label, metric, per): per step the plotted losses, the measures
 #: and the schedules; per epoch the validation losses and measures, then the epoch training total.
@@ -91,11 +90,12 @@ class RunBrowser(QWidget):
             bar.addWidget(widget)
         bar.addStretch(1)
         bar.addWidget(self.status)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter = self.splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.runs)
         splitter.addWidget(self.checkpoints)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
+        splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
@@ -113,6 +113,16 @@ class RunBrowser(QWidget):
         self.follower.events_added.connect(self._on_events)
         self.follower.status_changed.connect(self._on_status)
         self.follower.error.connect(lambda text: self.status.setText(f"Cannot read: {text}"))
+
+    #: below this width the checkpoints go under the runs instead of beside them
+    SIDE_BY_SIDE_MIN_WIDTH = 1100
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        wide = event.size().width() >= self.SIDE_BY_SIDE_MIN_WIDTH
+        orientation = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
+        if self.splitter.orientation() != orientation:
+            self.splitter.setOrientation(orientation)
 
     # -- actions -------------------------------------------------------------------------------
     def open_run_dir(self, run_dir) -> None:
@@ -196,33 +206,11 @@ class RunBrowser(QWidget):
                 self.checkpoints.run_dir == Path(self.followed):
             self.checkpoints.reload()
 
-    def export_plot(self, path) -> Path:
-        """Save the plot as SVG (by the suffix) or as an image (PNG, or any format Qt writes).
-
-        SVG goes through QSvgGenerator: pyqtgraph's SVGExporter fails on the paths Qt 6 writes.
-        """
-        path = Path(path)
+    def export_plot(self, path, size=None) -> Path:
+        """Save the plot as the person sees it: SVG by the suffix, else an image (PNG, JPEG), at the
+        view's on-screen size or `size` (a QSize). Raises PlotExportError."""
         self.plot.redraw_now()
-        scene = self.plot.plot.scene()
-        source = scene.sceneRect()
-        target = QRectF(0, 0, source.width(), source.height())
-        if path.suffix.lower() == ".svg":
-            device = QSvgGenerator()
-            device.setFileName(str(path))
-            device.setSize(source.size().toSize())
-            device.setViewBox(target)
-            device.setTitle("Distill loss plot")
-        else:
-            device = QImage(source.size().toSize(), QImage.Format.Format_ARGB32)
-            device.fill(self.plot.palette().window().color())
-        painter = QPainter(device)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        scene.render(painter, target, source)
-        painter.end()
-        if isinstance(device, QImage) and not device.save(str(path)):
-            raise OSError(f"cannot write the image {path}; choose a .png, .jpg or .svg file name "
-                          f"in a writable folder")
-        return path
+        return export_view(self.plot.view, path, size)
 
     def export_plot_as(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export plot", "plot.png",
@@ -230,12 +218,13 @@ class RunBrowser(QWidget):
         if path:
             try:
                 self.export_plot(path)
-            except OSError as exc:
+            except PlotExportError as exc:
                 self.runs.show_error("Export plot", str(exc))
 
     def shutdown(self) -> None:
         """Stop the follower's thread and wait for a listing in progress (call before closing)."""
         self.stop_following()
+        self.checkpoints.shutdown()
         self.jobs.wait()
         self.runs.wait()
 

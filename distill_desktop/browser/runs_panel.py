@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView,
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHeaderView,
                                QInputDialog, QLabel, QLineEdit, QMessageBox, QPushButton,
                                QTableView, QVBoxLayout, QWidget)
 
@@ -21,6 +21,7 @@ from distill_engine.runs.reader import open_run
 
 from ..bridge.background import BackgroundJobs
 from .runs_model import COLUMNS, SORT_ROLE, RunsTableModel, summarise_folders
+from ..widgets.flow_layout import FlowLayout
 
 
 def _list_runs(job, folders: list):
@@ -65,7 +66,7 @@ class RunsPanel(QWidget):
         self.table.doubleClicked.connect(lambda _: self.open_selected())
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self.buttons = {}
-        row = QHBoxLayout()
+        row = FlowLayout()  # the buttons wrap rather than widen the panel
         for label, slot in (("Open", self.open_selected), ("Overlay selected", self.overlay_selected),
                             ("Compare configs", self.compare_selected),
                             ("Rename…", self.rename_selected), ("Delete…", self.delete_selected),
@@ -74,7 +75,6 @@ class RunsPanel(QWidget):
             button = self.buttons[label] = QPushButton(label)
             button.clicked.connect(lambda _=False, s=slot: s())
             row.addWidget(button)
-        row.addStretch(1)
         self.status_label = QLabel("")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)

@@ -10,15 +10,18 @@ import copy
 import os
 from collections import defaultdict
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGridLayout, QGroupBox, QLabel,
                                QLineEdit, QScrollArea, QVBoxLayout, QWidget)
 
+from distill_engine.config.presets import PRESETS, apply_preset, find_preset, preset_for
 from distill_engine.config.schema import TrainingConfig, diff_from_defaults, load_config, save_config
 from distill_engine.config.validation import ConfigError, Problem, build_config, format_value, validate
 
 from .config_fields import (DEVICES, GROUPS, LISTS, STFT, STYLE, as_text, button, column, error_label,
                             field_type, mark_field, parse_number, restyle, row, show_message, value_at)
+
+CUSTOM = "custom"  # the built-in preset box's entry for values that match no preset
 
 
 class ConfigEditorPanel(QWidget):
@@ -44,6 +47,14 @@ class ConfigEditorPanel(QWidget):
         self.save_button = button("Save preset…", self._choose_save)
         self.reset_button = button("Reset to defaults", self.reset_to_defaults)
         self.preset_label = error_label()
+        self.builtin_presets = QComboBox()
+        self.builtin_presets.setObjectName("builtin_presets")
+        self.builtin_presets.addItems([p.label for p in PRESETS] + [CUSTOM])
+        for i, preset in enumerate(PRESETS):
+            self.builtin_presets.setItemData(i, preset.summary, Qt.ItemDataRole.ToolTipRole)
+        self.builtin_presets.textActivated.connect(self.apply_builtin_preset)
+        self.builtin_summary = QLabel()
+        self.builtin_summary.setWordWrap(True)
         self.general_banner = error_label("banner")
         self.diff_label = QLabel()
 
@@ -69,8 +80,9 @@ class ConfigEditorPanel(QWidget):
         scroll.setWidget(body)
 
         layout = QVBoxLayout(self)
+        layout.addLayout(row(QLabel("Sample rate:"), self.builtin_presets))
         layout.addLayout(row(self.load_button, self.save_button, self.reset_button))
-        for widget in (self.preset_label, self.general_banner, self.diff_label, scroll):
+        for widget in (self.builtin_summary, self.preset_label, self.general_banner, self.diff_label, scroll):
             layout.addWidget(widget)
         self.set_config(config if config is not None else TrainingConfig())
 
@@ -192,6 +204,11 @@ class ConfigEditorPanel(QWidget):
         self._show_preset("", error=False)
         self.set_config(TrainingConfig())
 
+    def apply_builtin_preset(self, label: str) -> None:
+        """Set the fields of the built-in preset `label` (e.g. "full band (44.1 kHz)"), keep the rest."""
+        if find_preset(label) is not None:
+            self.set_config(apply_preset(self._current, label))
+
     def load_preset(self, path: str | os.PathLike[str]) -> bool:
         """Load a TOML preset; on any problem show the engine's message inline and keep the values."""
         try:
@@ -304,5 +321,9 @@ class ConfigEditorPanel(QWidget):
         show_message(self.loss_banner, "\n".join(messages.pop("loss", [])))
         show_message(self.general_banner, "\n".join(f"{path}: {m}" if path else m
                                                      for path, ms in messages.items() for m in ms))
+        preset = preset_for(self._current)
+        self.builtin_presets.setCurrentText(preset.label if preset else CUSTOM)
+        self.builtin_summary.setText(preset.summary if preset else
+                                     f"{value_at(self._current, 'representation.sample_rate')} Hz (custom values)")
         n = len(diffs)
         self.diff_label.setText(f"{n} field{'s differ' if n != 1 else ' differs'} from defaults")

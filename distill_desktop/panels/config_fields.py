@@ -27,8 +27,11 @@ GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
                   ("validation_fraction", "Validation fraction"), ("seed", "Seed"), ("device", "Device"),
                   ("chunk_duration", "Chunk duration (s)"), ("max_file_seconds", "Longest file (s)"),
                   ("divergence_patience", "Divergence patience"),
+                  ("divergence_spike_factor", "Spike factor (0 = off)"),
+                  ("divergence_spike_window", "Spike window (steps)"),
                   ("checkpoint_interval_s", "Checkpoint interval (s)"),
-                  ("checkpoints_kept", "Checkpoints kept"), ("log_interval_steps", "Log interval (steps)")]),
+                  ("checkpoints_kept", "Checkpoints kept"), ("log_interval_steps", "Log interval (steps)"),
+                  ("preview_interval_s", "Preview interval (s, 0 = off)")]),
     ("Representation", [("representation.sample_rate", "Sample rate (Hz)"),
                         ("representation.n_fft", "n_fft"), ("representation.hop_length", "Hop length")]),
 ]

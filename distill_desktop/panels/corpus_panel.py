@@ -248,7 +248,7 @@ class CorpusPanel(QWidget):
         for row, skipped in enumerate(report.skipped):
             name = QTableWidgetItem(_relative(skipped.path, report.folder))
             name.setToolTip(skipped.path)
-            reason = QTableWidgetItem(skipped.reason)
+            reason = QTableWidgetItem(skipped.reason.split(" (libsndfile: ")[0])  # the detail: in the tooltip
             reason.setToolTip(skipped.reason)
             self.skipped_table.setItem(row, 0, name)
             self.skipped_table.setItem(row, 1, reason)

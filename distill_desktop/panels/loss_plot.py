@@ -53,6 +53,7 @@ class LossPlotPanel(RedrawWhenShown, QtWidgets.QWidget):
     def _build_plots(self):
         plots = build_plots(self.data.curves)
         self._graphics, self.plot, self.schedule_plot = plots.graphics, plots.plot, plots.schedule_plot
+        self.view = self._graphics  # the QGraphicsView both plots are drawn in (what an export shows)
         self.lr_view, self.legend = plots.lr_view, plots.legend
         self._items, self._smooth_items = plots.items, plots.smooth_items
         self.schedule_plot.vb.sigResized.connect(self._sync_lr_view)

@@ -47,11 +47,20 @@ class TrainingStatus(QWidget):
         self.progress.setRange(0, max(event.total_steps, 1))
         self._refresh()
 
+    def reset(self, state: str) -> None:
+        """Forget the previous run's epoch, step, rate, ETA and device (a new run is loading)."""
+        self._device, self._epoch, self._step, self._rate, self._eta = "", (0, 0), (0, 0), math.nan, math.nan
+        self.progress.setValue(0)
+        self.set_state(state)
+
     def steps(self, events: list) -> None:
         last = events[-1]
         self._step = (last.step, last.total_steps)
         self._epoch = (last.epoch - 1, self._epoch[1])
-        self._rate = 1.0 / last.step_time_s if last.step_time_s > 0 else math.nan
+        times = [e.step_time_s for e in events if e.step_time_s > 0]
+        if times:  # smoothed: one step's time jumps with checkpoints, validation and the GUI's own work
+            rate = len(times) / sum(times)
+            self._rate = rate if not math.isfinite(self._rate) else 0.8 * self._rate + 0.2 * rate
         if not self._timer.isActive():
             self._timer.start()
 
@@ -73,7 +82,9 @@ class TrainingStatus(QWidget):
         if self._epoch[1]:
             parts.append(f"epoch {self._epoch[0]}/{self._epoch[1]}")
             parts.append(f"step {self._step[0]}/{self._step[1]}")
-        if math.isfinite(self._rate):
+        if self._state.startswith("Paused"):
+            pass  # the state says so; a rate would go stale
+        elif math.isfinite(self._rate):
             parts.append(f"{self._rate:.2f} steps/s")
         if math.isfinite(self._eta):
             parts.append(f"ETA {format_duration(self._eta)}")

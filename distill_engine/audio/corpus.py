@@ -29,7 +29,8 @@ from ..errors import CorpusError
 from .decode_limits import DecodeRefused, check_header, check_values, read_mono
 from .representation import Representation
 
-SILENCE_RMS = 10 ** (-60 / 20)  # a chunk whose RMS is below -60 dBFS counts as silence and is dropped
+SILENCE_DBFS = -60.0  # inaudible: a chunk (or a whole file) whose PEAK is below this is silence and dropped
+SILENCE_PEAK = 10 ** (SILENCE_DBFS / 20)  # (peak, not RMS: a soft ride or a click peaking at -31 dBFS is heard)
 CACHE_VERSION = 1  # bump when the cached arrays change meaning
 SUPPORTED_FORMATS = "WAV, FLAC, OGG/Vorbis, AIFF, MP3 and the other formats libsndfile decodes"
 
@@ -177,7 +178,7 @@ class _Loader:
         self.representation = Representation(self.sample_rate, self.n_fft, self.hop)
         self.cache_dir = cache_dir
         self.params = json.dumps([CACHE_VERSION, self.sample_rate, self.chunk_samples, self.n_fft,
-                                  self.hop, SILENCE_RMS])
+                                  self.hop, SILENCE_PEAK])
         self.hits = self.misses = 0
 
     def load(self, path: Path) -> tuple[float, np.ndarray, np.ndarray, bool]:
@@ -209,7 +210,7 @@ class _Loader:
             raise _Skip(str(exc)) from None
         except (sf.SoundFileError, RuntimeError, ValueError, OSError, EOFError) as exc:
             detail = getattr(exc, "error_string", None) or str(exc)
-            raise _Skip(f"not an audio file libsndfile can decode ({detail})") from None
+            raise _Skip(f"not an audio file (libsndfile: {detail})") from None
         if mono.shape[0] == 0:
             raise _Skip("empty file (no audio frames)")
         try:
@@ -228,16 +229,15 @@ class _Loader:
         padded = np.zeros(n_chunks * self.chunk_samples, dtype=np.float32)
         padded[:mono.shape[0]] = mono
         chunks = padded.reshape(n_chunks, self.chunk_samples)
-        rms = np.sqrt(np.mean(np.square(chunks, dtype=np.float64), axis=1))
-        chunks = chunks[rms >= SILENCE_RMS]
+        chunks = chunks[np.max(np.abs(chunks), axis=1) >= SILENCE_PEAK]
         if chunks.shape[0] == 0:
             peak = float(np.max(np.abs(mono)))
             level = f"{20 * math.log10(peak):.1f}" if peak > 0 else "-inf"
-            if n_channels > 1 and channel_peak >= SILENCE_RMS:  # the channels cancel out
-                raise _Skip(f"its mono mix is silent (peak level {level} dBFS; every chunk is below "
-                            f"-60 dBFS RMS), although its {n_channels} channels are not: they cancel "
+            if n_channels > 1 and channel_peak >= SILENCE_PEAK:  # the channels cancel out
+                raise _Skip(f"its mono mix is silent (peak level {level} dBFS, below the {SILENCE_DBFS:g} dBFS "
+                            f"silence threshold), although its {n_channels} channels are not: they cancel "
                             f"out (opposite polarity?); Distill trains on the mono mix")
-            raise _Skip(f"silent (peak level {level} dBFS; every chunk is below -60 dBFS RMS)")
+            raise _Skip(f"silent: peak level {level} dBFS, below the {SILENCE_DBFS:g} dBFS silence threshold")
         return duration, np.ascontiguousarray(chunks)
 
     def _cache_path(self, key: str) -> Optional[Path]:

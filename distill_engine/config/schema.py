@@ -89,9 +89,14 @@ class TrainingConfig:
     checkpoint_interval_s: float = 60.0
     checkpoints_kept: int = 3
     divergence_patience: int = 5
+    divergence_spike_factor: float = 100.0  # measured: healthy transients reach 11.8x, blow-ups 2e6x (README)
+    divergence_spike_window: int = 50
     log_interval_steps: int = 10
     compile: bool = False  # torch.compile the model and loss (bigger machines; the first steps compile)
     bf16_autocast: bool = False  # the model's forward pass in bfloat16 autocast (CUDA; the loss stays float32)
+    #: Audio previews at the end of an epoch once this many seconds have passed since the last
+    #: one, and always at the end of training; 0 turns previews off.
+    preview_interval_s: float = 30.0
     representation: RepresentationConfig = field(default_factory=RepresentationConfig)
     loss: LossConfig = field(default_factory=LossConfig)
 
@@ -227,10 +232,13 @@ def render_config_summary(config: TrainingConfig) -> str:
         ("chunk duration", f"{c.chunk_duration} s{chunk_samples}"),
         ("checkpoints", f"every {c.checkpoint_interval_s} s, keep {c.checkpoints_kept}"),
         ("divergence patience", f"{c.divergence_patience} epochs" if c.divergence_patience else "off"),
+        ("divergence spike", f"a loss above {c.divergence_spike_factor}x the median of the last "
+                             f"{c.divergence_spike_window} steps" if c.divergence_spike_factor else "off"),
         ("log interval", f"{c.log_interval_steps} steps"),
         *([("speed-ups", ", ".join(name for name, on in (("torch.compile", c.compile),
                                                          ("bf16 autocast", c.bf16_autocast)) if on))]
           if c.compile is True or c.bf16_autocast is True else []),
+        ("previews", _previews_text(c.preview_interval_s)),
         "Representation",
         ("sample rate", f"{rep.sample_rate} Hz"), ("n_fft", rep.n_fft), ("hop length", rep.hop_length),
         "Loss",
@@ -250,6 +258,12 @@ def render_config_summary(config: TrainingConfig) -> str:
     width = max(len(r[0]) for r in rows if isinstance(r, tuple))
     lines = [r if isinstance(r, str) else f"  {r[0]:<{width}}  {r[1]}" for r in rows]
     return "\n".join(lines)
+
+
+def _previews_text(interval) -> str:
+    if not isinstance(interval, (int, float)):
+        return str(interval)
+    return "off" if interval == 0 else f"at epoch ends {interval:g} s apart, and at the end"
 
 
 def _zip_longest(*lists: Any) -> list[tuple[Any, ...]]:

@@ -188,6 +188,14 @@ def _power_of_two(path: str, v: int, problems: list) -> bool:
     return False
 
 
+def _spike_factor(path: str, v: float, problems: list) -> bool:
+    if v == 0 or v > 1:
+        return True
+    problems.append(Problem(path, "must be 0 (off) or greater than 1 (a multiple of the recent median loss)",
+                            format_value(v)))
+    return False
+
+
 _DEVICE_RE = re.compile(r"(auto|cpu|cuda|mps|cuda:\d+)")
 
 
@@ -230,7 +238,10 @@ _RULES: dict[str, Rule] = {
     "checkpoint_interval_s": _within(0, 1e9),
     "checkpoints_kept": _within(1, 10_000),
     "divergence_patience": _within(0, MAX_EPOCHS),
+    "divergence_spike_factor": _spike_factor,
+    "divergence_spike_window": _within(1, 1_000_000),
     "log_interval_steps": _within(1, 1_000_000),
+    "preview_interval_s": _within(0, 1e9),
     "representation.sample_rate": _range(4000, 192000),
     "representation.n_fft": _power_of_two,
     "representation.hop_length": _AT_LEAST_1,

@@ -21,11 +21,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RunStoreError
+from .preview_rows import PreviewRecord, preview_epochs, preview_records
 from .step_blocks import ALL_STEPS, read_step_blocks, read_step_columns
 from .schema import (
     BEST_METRIC, CHECKPOINTS_DIR, CONFIG_NAME, CORPUS_REPORT_NAME, DB_NAME, KNOWN_METRICS, TABLES, UNREADABLE,
     check_version, db_error, effective_status, open_read_only,
 )
+
+__all__ = ["PreviewRecord", "Run", "RunEvent", "RunSummary", "list_runs", "open_run"]
+
 
 @dataclass(frozen=True)
 class RunEvent:
@@ -226,6 +230,16 @@ class Run:
         rows = self._fetch(sql + ("" if kind is None else " AND kind = ?") + " ORDER BY id", params)
         return [RunEvent(i, t, k, e, s, _decode_payload(p)) for i, t, k, e, s, p in rows]
 
+    def preview_epochs(self) -> list[int]:
+        """Epochs that have audio previews (reconstructions or samples), ascending."""
+        self._refresh_previews_layout()
+        return preview_epochs(self._fetch, "previews" in self._columns)
+
+    def previews(self, epoch: int | None = None) -> list[PreviewRecord]:
+        """The preview files of `epoch` with the fixed clips' originals (None: every epoch's)."""
+        self._refresh_previews_layout()
+        return preview_records(self._fetch, "previews" in self._columns, self.run_dir, epoch)
+
     def summary(self) -> RunSummary:
         """Status, epochs done, best validation loss and duration in one short query."""
         with self._lock:
@@ -300,6 +314,10 @@ class Run:
             raise RunStoreError(f"{self.run_dir}: {DB_NAME} is not a Distill run database "
                                 f"(it has no meta table)")
         self._columns = columns
+
+    def _refresh_previews_layout(self) -> None:
+        if "previews" not in self._columns:  # a writer reopening an older run may create it
+            self._refresh_layout()
 
     def _resolve(self, name: str, pers: tuple) -> tuple[str, bool]:
         """(per, stored?) for a metric name; KeyError listing the stored names if it is unknown."""

@@ -32,6 +32,12 @@ class RunRecorder(Callback):
     def on_checkpoint(self, trainer, event):
         self.writer.log_event("checkpoint", event_to_dict(event), epoch=event.epoch, step=event.step)
 
+    def on_preview(self, trainer, event):
+        self.writer.log_event("preview", event_to_dict(event), epoch=event.epoch, step=event.step)
+
+    def on_preview_failed(self, trainer, event):
+        self.writer.log_event("preview_failed", event_to_dict(event), epoch=event.epoch, step=event.step)
+
     def on_run_finished(self, trainer, event):
         try:
             self.writer.log_event("run_finished", event_to_dict(event), epoch=event.epochs_done,

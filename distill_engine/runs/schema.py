@@ -1,7 +1,7 @@
 """The run folder's layout, run.sqlite's schema, how rows are written into it, and the run.lock
 protocol: shared by the writer (writer.py) and the reader (reader.py).
 
-run.sqlite (WAL mode) holds five tables:
+run.sqlite (WAL mode) holds six tables:
   step_metrics(step INTEGER PRIMARY KEY, epoch INTEGER, wall_time REAL, <metric> REAL, ...)
   epoch_metrics(epoch INTEGER PRIMARY KEY, step INTEGER, wall_time REAL, <metric> REAL, ...)
   events(id INTEGER PRIMARY KEY AUTOINCREMENT, wall_time REAL, kind TEXT, epoch INTEGER,
@@ -9,6 +9,11 @@ run.sqlite (WAL mode) holds five tables:
   meta(key TEXT PRIMARY KEY, value TEXT)        -- see META_KEYS
   step_blocks(id INTEGER PRIMARY KEY AUTOINCREMENT, first_step INTEGER, last_step INTEGER,
               n INTEGER, columns TEXT, data BLOB)  -- step_metrics again, in float64 blocks
+  previews(epoch INTEGER, kind TEXT, clip INTEGER, step INTEGER, file TEXT, distance REAL,
+           rms REAL, PRIMARY KEY (epoch, kind, clip))
+                                                -- one row per preview audio file (PREVIEW_KINDS);
+                                                   file is relative to the run folder; originals
+                                                   have epoch 0 (distill_engine/previews)
 Metric tables are wide: one REAL column per metric, added with ALTER TABLE the first time a name is
 logged, so a series is one `SELECT step, <metric>`. A database lacking a column that newer code
 knows (STEP_METRICS / EPOCH_METRICS) reads that metric as NaN.
@@ -48,6 +53,10 @@ LOCK_NAME = "run.lock"
 CONFIG_NAME = "config.toml"
 CORPUS_REPORT_NAME = "corpus_report.json"
 CHECKPOINTS_DIR = "checkpoints"
+PREVIEWS_DIR = "previews"
+#: Kinds of preview rows: a fixed clip's original (epoch 0), its reconstruction, a decoded sample.
+PREVIEW_KINDS = ("original", "reconstruction", "sample")
+PREVIEW_COLUMNS = ("epoch", "step", "kind", "clip", "file", "distance", "rms")
 
 STATUSES = ("running", "completed", "stopped", "failed", "diverged-stopped", "interrupted")
 #: Status shown by list_runs for a folder whose database cannot be read.
@@ -86,6 +95,9 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS step_blocks (
     id INTEGER PRIMARY KEY AUTOINCREMENT, first_step INTEGER, last_step INTEGER, n INTEGER,
     columns TEXT, data BLOB);
+CREATE TABLE IF NOT EXISTS previews (
+    epoch INTEGER NOT NULL, kind TEXT NOT NULL, clip INTEGER NOT NULL, step INTEGER, file TEXT,
+    distance REAL, rms REAL, PRIMARY KEY (epoch, kind, clip));
 """
 
 #: A heartbeat younger than this means a writer on another host is taken to be alive.

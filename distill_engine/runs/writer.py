@@ -6,6 +6,8 @@
         run.sqlite           metrics, events and meta (schema in schema.py), WAL mode
         run.lock             flock'ed LOCK_EX by the writing process for the run's lifetime
         checkpoints/         written by distill_engine.checkpoints
+        previews/            audio previews written by distill_engine.previews, one row each in
+                             the previews table (RunWriter.log_previews)
 
 `create_run` / `RunWriter.reopen` write; `open_run` / `list_runs` (reader.py) read. RunWriter's
 log_* calls only append to an in-memory queue; a background thread commits them in batches (every
@@ -38,6 +40,7 @@ from .step_blocks import StepBlockWriter
 from .wal_guard import WalGuard
 from .schema import (
     BLOCKS_HEARTBEAT, CONFIG_NAME, DB_NAME, EPOCH_METRICS, HEARTBEAT_EVERY_S, LOCK_NAME,
+    PREVIEW_COLUMNS, PREVIEW_KINDS,
     SCHEMA_SQL, SCHEMA_VERSION, STATUSES, STEP_METRICS, TABLES, check_status, insert_metric_rows,
     is_metric_name, json_default, meta_text, prepare_to_continue, process_meta, release_lock,
     table_columns, take_lock, upsert_meta, write_json_atomic,
@@ -53,7 +56,7 @@ COMMIT_ROWS = 2000
 #: Past this many queued rows the logging call waits for the writer (bounds memory, not speed).
 MAX_PENDING_ROWS = 200_000
 
-_STEP, _EPOCH, _EVENT, _META, _FLUSH = range(5)
+_STEP, _EPOCH, _EVENT, _META, _FLUSH, _PREVIEW = range(6)
 _live_writers: "weakref.WeakSet[RunWriter]" = weakref.WeakSet()
 
 
@@ -212,6 +215,25 @@ class RunWriter:
         text = json.dumps(payload, default=json_default)
         self._queue.append((_EVENT, (time.time(), kind, _opt_int(epoch, "epoch"),
                                      _opt_int(step, "step"), text)))
+
+    def log_previews(self, rows: list[dict]) -> None:
+        """Queue preview rows (dicts of PREVIEW_COLUMNS; file relative to the run folder); a row for
+        the same (epoch, kind, clip) replaces the earlier one."""
+        if self._error is not None or self._closed:
+            self._raise_unusable()
+        checked = []
+        for row in rows:
+            if row.get("kind") not in PREVIEW_KINDS:
+                raise ValueError(f"preview kind must be one of {', '.join(PREVIEW_KINDS)}, "
+                                 f"not {row.get('kind')!r}")
+            file = row.get("file")
+            if not isinstance(file, str) or not file or Path(file).is_absolute() or ".." in Path(file).parts:
+                raise ValueError(f"preview file must be a path inside the run folder, not {file!r}")
+            checked.append((_as_int(row["epoch"], "epoch"), _opt_int(row.get("step"), "step"),  # the
+                            row["kind"], _as_int(row["clip"], "clip"), file,  # order of PREVIEW_COLUMNS
+                            _opt_float(row.get("distance")), _opt_float(row.get("rms"))))
+        self._queue.extend((_PREVIEW, values) for values in checked)
+        self._wake.set()
 
     def set_status(self, status: str, reason: str = "") -> None:
         """Record the run's status (committed within ~0.25 s); ValueError for an unknown status."""
@@ -374,7 +396,7 @@ class RunWriter:
 
     def _commit(self, conn, columns, items, heartbeat) -> None:
         """One transaction: the batch's step rows, epoch rows, events and meta values."""
-        rows = {_STEP: [], _EPOCH: [], _EVENT: [], _META: [], _FLUSH: []}
+        rows = {_STEP: [], _EPOCH: [], _EVENT: [], _META: [], _FLUSH: [], _PREVIEW: []}
         for tag, data in items:
             rows[tag].append(data)
         durable = any(durable for _, durable in rows[_FLUSH])
@@ -395,6 +417,9 @@ class RunWriter:
             if rows[_EVENT]:
                 conn.executemany("INSERT INTO events (wall_time, kind, epoch, step, payload) "
                                  "VALUES (?, ?, ?, ?, ?)", rows[_EVENT])
+            if rows[_PREVIEW]:
+                conn.executemany(f"INSERT OR REPLACE INTO previews ({', '.join(PREVIEW_COLUMNS)}) "
+                                 f"VALUES ({', '.join('?' * len(PREVIEW_COLUMNS))})", rows[_PREVIEW])
             if meta:
                 conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", meta.items())
             conn.execute("COMMIT")
@@ -417,6 +442,10 @@ def _as_int(value, what: str) -> int:
 
 def _opt_int(value, what: str):
     return None if value is None else _as_int(value, what)
+
+
+def _opt_float(value):
+    return None if value is None else float(value)
 
 
 if hasattr(os, "register_at_fork"):

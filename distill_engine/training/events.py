@@ -11,10 +11,18 @@ StepMetrics         on_step              for every optimizer step, in bursts eve
                                          `log_interval_steps` (CUDA/MPS) or every step (CPU)
 EpochMetrics        on_epoch             after each epoch's validation
 DivergenceWarning   on_divergence        when the monitored epoch loss has risen for `patience`
-                                         consecutive epochs; once per streak
+                                         consecutive epochs (once per streak); at once when a step
+                                         or epoch loss spikes above `divergence_spike_factor` x its
+                                         running median (once per blow-up); and just before a run
+                                         fails on consecutive non-finite steps (rule "non-finite")
 NonFiniteStep       on_non_finite        for each step whose loss or gradient was not finite (that
                                          step made no update)
 CheckpointSaved     on_checkpoint        after a checkpoint file is safely on disk
+PreviewRendered     on_preview           after an epoch's audio previews are written and their rows
+                                         queued (before that epoch's EpochMetrics, which carries
+                                         the sample-quality figures)
+PreviewFailed       on_preview_failed    when previews could not be rendered or written (disk
+                                         full, permissions); training goes on
 RunFinished         on_run_finished      once, last, whatever the outcome
 
 The metric schema: StepMetrics and EpochMetrics are the one list of metric names and their order.
@@ -127,6 +135,11 @@ class EpochMetrics:
     kl_weight: float = metric("schedule", weight_of="kl")
     skipped_steps: int = metric("progress")
     wall_time: float = metric("key", unit="s")
+    # sample quality of the epoch's audio previews (distill_engine.previews.quality); NaN on
+    # epochs without a preview
+    sample_fidelity: float = metric("measure", phase="val")
+    sample_coverage: float = metric("measure", phase="val")
+    sample_loudness_db: float = metric("measure", phase="val")
 
 
 @dataclass(frozen=True)
@@ -137,6 +150,15 @@ class DivergenceWarning:
     patience: int
     streak_epochs: tuple[int, ...]
     streak_losses: tuple[float, ...]  # the monitored loss at the epoch before the streak, then each rise
+    rule: str = "rising"  # "rising" (the streak), "spike" (a loss >> its running median), "non-finite"
+    per: str = "epoch"  # "step" when a step's training loss spiked; else an epoch's monitored loss
+    reference_loss: float = NAN  # spike: the running median the loss was compared with
+    factor: float = NAN  # spike: the configured multiple
+    began_epoch: int = 0  # where the blow-up began (0 = not known)
+    began_step: int = 0
+    best_epoch: int = 0  # the best checkpoint, which a roll back starts from (0 = none yet)
+    best_step: int = 0
+    best_loss: float = NAN
 
 
 @dataclass(frozen=True)
@@ -154,6 +176,20 @@ class CheckpointSaved:
     path: str
     is_best: bool
     reason: str  # "interval", "stop", "end", "best"
+
+
+@dataclass(frozen=True)
+class PreviewRendered:
+    epoch: int
+    step: int
+    files: tuple[str, ...]  # paths relative to the run folder, in the order written
+
+
+@dataclass(frozen=True)
+class PreviewFailed:
+    epoch: int
+    step: int
+    reason: str  # names the file or step that failed and the error
 
 
 @dataclass(frozen=True)
@@ -190,13 +226,19 @@ class Callback:
         """Called after each epoch's validation."""
 
     def on_divergence(self, trainer, event: DivergenceWarning) -> None:
-        """Called when the monitored loss has risen for `patience` consecutive epochs."""
+        """Called when the loss rose for `patience` epochs, spiked, or went non-finite (see `rule`)."""
 
     def on_non_finite(self, trainer, event: NonFiniteStep) -> None:
         """Called for each step skipped because its loss or gradient was not finite."""
 
     def on_checkpoint(self, trainer, event: CheckpointSaved) -> None:
         """Called after a checkpoint is written."""
+
+    def on_preview(self, trainer, event: PreviewRendered) -> None:
+        """Called after an epoch's audio previews are written."""
+
+    def on_preview_failed(self, trainer, event: PreviewFailed) -> None:
+        """Called when an epoch's previews could not be rendered or written."""
 
     def on_run_finished(self, trainer, event: RunFinished) -> None:
         """Called once at the very end, whatever the outcome."""

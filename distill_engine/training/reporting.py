@@ -55,8 +55,16 @@ def monitored_name(field_name: str) -> str:
 
 
 def format_divergence(e) -> str:
-    """What diverged and over which epochs, with the losses of the streak."""
+    """What diverged: the streak's epochs and losses, the spike and its reference, or the non-finite steps."""
     losses = " -> ".join(fmt_loss(v) for v in e.streak_losses)
     name = monitored_name(e.monitored)
+    rule = getattr(e, "rule", "rising")
+    if rule == "spike":
+        where = f"at step {e.step} (epoch {e.epoch})" if e.per == "step" else f"in epoch {e.epoch}"
+        ratio = e.streak_losses[-1] / e.reference_loss if e.reference_loss else float("inf")
+        return (f"The {name} jumped to {fmt_loss(e.streak_losses[-1])} {where}: {ratio:.3g}x its recent median "
+                f"{fmt_loss(e.reference_loss)} (the spike factor is {e.factor:g}).")
+    if rule == "non-finite":
+        return f"The training loss or gradient was not finite for several consecutive steps (up to step {e.step})."
     return (f"The {name} has risen for {e.patience} consecutive epochs "
             f"(epochs {e.streak_epochs[0]}-{e.streak_epochs[-1]}: {losses}).")

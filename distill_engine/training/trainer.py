@@ -17,17 +17,19 @@ import torch
 
 from . import events as ev
 from ..checkpoints.format import CheckpointManager, load_checkpoint, save_checkpoint
-from ..config.validation import DISTANCE_FFT_SIZES
 from ..config.schema import TrainingConfig, config_to_dict, load_config, render_config_summary, save_config
 from ..audio.corpus import Corpus, load_corpus
 from .acceleration import build_forward_loss
 from .checkpoint_fit import check_model_fits, check_optimizer_fits, refused_as_checkpoint_error, training_state_from
 from .distributed import STOP_STATUSES, continue_with_world_size, process_group_from_environment, stop_code
-from .divergence import DivergenceDetector
+from .divergence import DivergenceDetector, SpikeDetector, divergence_warning
 from ..errors import CheckpointError, CorpusError, RunStoreError
 from ..model.losses import (MultiResolutionSTFTLoss, compute_combined_loss, create_stft_loss, kl_divergence,
                             kl_weight_at, term_weights)
 from ..model.vae import SpectrogramVAE
+from ..model.versions import check_model_version, model_description
+from ..previews.quality import DISTANCE_RESOLUTIONS
+from ..previews.session import PreviewSession
 from ..runs.recorder import RunRecorder
 from ..audio.representation import Representation
 from ..runs.reader import open_run
@@ -37,13 +39,16 @@ from .corpus_change import describe_corpus_change
 from .state import SnapshotBuffers, TrainingState, restore_rng, rng_tensors, unpack_extra
 
 MAX_CONSECUTIVE_NON_FINITE = 3
-DISTANCE_RESOLUTIONS = (DISTANCE_FFT_SIZES, (128, 256, 512), DISTANCE_FFT_SIZES)  # validation checks chunks fit
 #: {loss term: metric field} per step, per epoch (training means) and per epoch (validation)
 STEP_TERMS = ev.term_fields(ev.StepMetrics)
 TRAIN_TERMS = ev.term_fields(ev.EpochMetrics, "train")
 VAL_TERMS = ev.term_fields(ev.EpochMetrics, "val")
 #: every validation-phase epoch field: what _validate returns (NaN without a validation set)
 VAL_FIELDS = ev.metric_names(ev.EpochMetrics, phase="val")
+
+
+class _StoppedBeforeStart(Exception):
+    """A stop requested while the corpus loads: no run folder is created."""
 
 
 def write_failure_reason(exc: Exception) -> str:
@@ -133,11 +138,15 @@ class Trainer:
     def paused(self) -> bool:
         return not self._resume.is_set()
 
+    def _stop_if_asked(self, *_progress) -> None:
+        if self._stop.is_set():
+            raise _StoppedBeforeStart
+
     # -- setup -------------------------------------------------------------------------------------
     def _setup(self) -> None:
         cfg = self.config
         if self.corpus is None:
-            self.corpus = load_corpus(self.corpus_folder, cfg)
+            self.corpus = load_corpus(self.corpus_folder, cfg, progress=self._stop_if_asked)
         corpus = self.corpus
         self.group.join(self.device)
         torch.manual_seed(cfg.seed)
@@ -151,6 +160,7 @@ class Trainer:
         self.stft_loss = create_stft_loss(cfg.loss, self.device)
         self.distance = MultiResolutionSTFTLoss(*DISTANCE_RESOLUTIONS).to(self.device)
         self.detector = DivergenceDetector(cfg.divergence_patience)
+        self.spikes = SpikeDetector(cfg.divergence_spike_factor, cfg.divergence_spike_window)
 
         checkpoint = None
         if self.resume_run is not None:
@@ -162,6 +172,7 @@ class Trainer:
         elif self.init_checkpoint is not None:
             checkpoint = load_checkpoint(self.init_checkpoint, map_location=self.device)
         if checkpoint is not None:
+            check_model_version(self.model, checkpoint)
             check_model_fits(checkpoint, self.model, cfg)
             state = training_state_from(checkpoint)
             with refused_as_checkpoint_error(checkpoint, "optimizer state"):
@@ -176,6 +187,8 @@ class Trainer:
                 self.representation = rep = Representation.from_state_dict(rep_state)
                 self.detector.load_state_dict(detector_state)
             self.detector.patience = cfg.divergence_patience
+            if "spikes" in checkpoint.extra and self.resume_run is not None:
+                self.spikes.load_state_dict(checkpoint.extra["spikes"])
             for i, cb in enumerate(self.callbacks):  # the subscribers given (not yet the recorder)
                 if str(i) in callback_states:
                     cb.load_state_dict(callback_states[str(i)])
@@ -203,12 +216,19 @@ class Trainer:
         self.log_interval = 1 if self.device.type == "cpu" else cfg.log_interval_steps
         self.total_steps, self.resume_note = continue_with_world_size(self.state, world, self.steps_per_epoch,
                                                                       cfg.epochs, self.total_steps)
+        self._stop_if_asked()  # the last moment at which a stop leaves no run behind
         self.devices = self.group.devices(self.device)  # a collective: every rank takes part
         self.writer = None
         if self.group.is_writer:
             self._open_run_folder()
         self.run_dir = Path(self.group.broadcast_text(str(self.run_dir)))
         self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", cfg.checkpoints_kept)
+        self.previews = PreviewSession(  # rank 0 alone renders and writes previews
+            self.run_dir, interval_s=cfg.preview_interval_s if self.group.is_writer else 0.0, seed=cfg.seed,
+            model=self.model, representation=rep, train=(self.train_rep, self.train_audio),
+            val=(self.val_rep, self.val_audio),
+            clip_candidates=(corpus.val_files or corpus.train_files, {u.path: u.n_chunks for u in corpus.report.used}),
+            sample_rate=corpus.sample_rate, writer=self.writer, emit=self._emit)
         self.subscribers = list(self.callbacks)  # their states go into checkpoints, by position
         if self.writer is not None:
             self.callbacks.insert(0, RunRecorder(self.writer))
@@ -240,7 +260,13 @@ class Trainer:
     # -- the run -----------------------------------------------------------------------------------
     def run(self) -> ev.RunFinished:
         """Train to the configured number of epochs (or until stopped); returns the outcome."""
-        self._setup()
+        try:
+            self._setup()
+        except _StoppedBeforeStart:
+            event = ev.RunFinished(self._stop_status[0], "stopped while the corpus was loading; no run was created",
+                                   "", 0, 0, math.nan, "", 0.0)
+            self._emit("on_run_finished", event)
+            return event
         self._t0 = time.perf_counter()
         self._elapsed_before = self.state.elapsed_seconds
         self._session_start_epoch = self.state.epoch
@@ -359,6 +385,9 @@ class Trainer:
                 **dict(zip(names, losses)), epoch=epoch, step=step, total_steps=self.total_steps,
                 kl_weight=kl_weight, learning_rate=lr, step_time_s=per_step, grad_norm=grad_norm, wall_time=now))
             rows.append(row)
+            spike = self.spikes.update_step(epoch, step, losses[list(STEP_TERMS).index("total")])
+            if spike is not None:
+                self._warn_divergence("spike", TRAIN_TERMS["total"], epoch, step, spike=spike)
         return rows
 
     @torch.no_grad()
@@ -398,7 +427,8 @@ class Trainer:
         self.state.elapsed_seconds = elapsed
         epochs_this_session = max(epoch - self._session_start_epoch, 1)
         eta = (elapsed - self._elapsed_before) / epochs_this_session * (cfg.epochs - epoch)
-        event = ev.EpochMetrics(**{**train, **validation, **dict(
+        quality = self.previews.at_epoch_end(epoch, self.state.step, last=epoch >= cfg.epochs or self._stop.is_set())
+        event = ev.EpochMetrics(**{**train, **validation, **quality, **dict(
             epoch=epoch, total_epochs=cfg.epochs, step=self.state.step, overfitting_gap=val_loss - train_loss,
             learning_rate=self.optimizer.param_groups[0]["lr"], eta_seconds=eta, elapsed_seconds=elapsed,
             kl_weight=kl_weight, skipped_steps=len(rows) - len(finite_rows), wall_time=time.time())})
@@ -406,25 +436,30 @@ class Trainer:
 
         monitored, name = (val_loss, VAL_TERMS["total"]) if val else (train_loss, TRAIN_TERMS["total"])
         streak = self.detector.update(epoch, monitored)
+        spike = self.spikes.update_epoch(epoch, self.state.step, monitored)
         if math.isfinite(monitored) and monitored < self.state.best_loss:
             self.state.best_loss, self.state.best_epoch, self.state.best_step = monitored, epoch, self.state.step
             self._best_snapshot = self._snapshot(event) if self.group.is_writer else None
         if time.monotonic() - self._last_checkpoint >= cfg.checkpoint_interval_s:
             self._save_checkpoint("interval")
-        if streak is not None:
-            streak_epochs, streak_losses = streak
-            self._emit("on_divergence", ev.DivergenceWarning(
-                epoch=epoch, step=self.state.step, monitored=name, patience=self.detector.patience,
-                streak_epochs=streak_epochs, streak_losses=streak_losses))
+        if spike is not None:
+            self._warn_divergence("spike", name, epoch, self.state.step, spike=spike)
+        elif streak is not None:
+            self._warn_divergence("rising", name, epoch, self.state.step, streak=streak)
+
+    def _warn_divergence(self, rule: str, monitored: str, epoch: int, step: int, streak=None, spike=None) -> None:
+        self._emit("on_divergence", divergence_warning(rule, monitored, epoch, step, self.state, self.detector,
+                                                       self.spikes, streak, spike))
 
     # -- checkpoints -------------------------------------------------------------------------------
     def _checkpoint_payload(self, metrics: dict) -> dict:
         return dict(
             config=config_to_dict(self.config), metrics=metrics,
             extra={"training_state": self.state.to_dict(), "representation": self.representation.state_dict(),
-                   "divergence": self.detector.state_dict(),
+                   "model": model_description(self.model),
+                   "divergence": self.detector.state_dict(), "spikes": self.spikes.state_dict(),
                    "callbacks": {str(i): cb.state_dict() for i, cb in enumerate(self.subscribers)}},
-            extra_tensors=rng_tensors())
+            extra_tensors={**rng_tensors(), **self.previews.checkpoint_tensors()})
 
     def _snapshot(self, event: ev.EpochMetrics) -> dict:
         """A copy of the current weights and optimizer state, written as best.safetensors later."""
@@ -456,6 +491,7 @@ class Trainer:
         """End the run as failed; the best checkpoint only ever holds a finite epoch's weights."""
         self.writer.flush(durable=True)
         self._write_pending_best()
+        self._warn_divergence("non-finite", TRAIN_TERMS["total"], self.state.epoch + 1, self.state.step)
         return "failed", (f"{MAX_CONSECUTIVE_NON_FINITE} consecutive steps had a non-finite loss or gradient "
                           f"(last at step {self.state.step}); no update was made at those steps")
 

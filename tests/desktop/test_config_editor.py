@@ -228,3 +228,29 @@ def test_set_config_shows_a_given_config(qtbot):
     assert panel.field_widget("learning_rate").text() == "0.0002"
     with pytest.raises(KeyError):
         panel.field_widget("loss.stft.fft_sizes[2]")
+
+
+def test_the_preview_interval_has_a_field_judged_by_the_engine(qtbot, panel):
+    assert panel.field_widget("preview_interval_s").text() == "30.0"
+    with qtbot.waitSignal(panel.validity_changed) as blocker:
+        type_into(qtbot, panel, "preview_interval_s", "-5")
+    assert blocker.args == [False]
+    cfg = TrainingConfig()
+    cfg.preview_interval_s = -5.0
+    assert [panel.field_error("preview_interval_s")] == engine_messages(cfg, "preview_interval_s")
+    with qtbot.waitSignal(panel.config_changed) as changed:
+        type_into(qtbot, panel, "preview_interval_s", "0")  # 0 turns previews off
+    assert panel.is_valid() and changed.args[0].preview_interval_s == 0.0
+
+
+def test_builtin_presets_switch_the_rate_and_keep_other_edits(qtbot, panel):
+    box = panel.builtin_presets
+    assert box.currentText() == "fast (16 kHz)" and "8 kHz" in panel.builtin_summary.text()
+    type_into(qtbot, panel, "learning_rate", "0.0003")
+    box.textActivated.emit("full band (44.1 kHz)")
+    config = panel.config()
+    assert config.representation.sample_rate == 44100 and config.learning_rate == 3e-4
+    assert panel.field_widget("representation.sample_rate").text() == "44100"
+    assert box.currentText() == "full band (44.1 kHz)" and "22 kHz" in panel.builtin_summary.text()
+    type_into(qtbot, panel, "representation.sample_rate", "22050")
+    assert box.currentText() == "custom" and "22050 Hz" in panel.builtin_summary.text()

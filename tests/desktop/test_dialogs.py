@@ -106,3 +106,45 @@ def test_an_error_without_details_offers_no_details_button(qtbot):
     d.show()
     assert not d.details_button.isVisible() and not d.copy_button.isVisible()
     assert d.close_button.isVisible()
+
+
+# -- spikes and non-finite failures ----------------------------------------------------------------
+def spike(**overrides):
+    fields = dict(epoch=1, step=2, monitored="train_loss", patience=5, streak_epochs=(1,),
+                  streak_losses=(4.66, 1.7e6), rule="spike", per="step", reference_loss=4.66, factor=10.0,
+                  began_epoch=1, began_step=2)
+    fields.update(overrides)
+    return DivergenceWarning(**fields)
+
+
+def test_a_spike_names_the_jump_and_that_no_checkpoint_precedes_it(qtbot):
+    d = DivergenceDialog(spike())
+    qtbot.addWidget(d)
+    assert d.sentence_label.text() == ("The training loss jumped to 1.7e+06 at step 2 (epoch 1): "
+                                       "3.65e+05× its recent median of 4.66.")
+    assert [r[:2] for r in d.table_rows()] == [("median of recent steps", "4.66"), ("step 2", "1.7e+06")]
+    assert "no checkpoint from before the blow-up" in d.rollback_text()
+    assert d.rollback_button.text() == "Roll back (restart from the beginning with a tenth of the learning rate)"
+
+
+def test_the_rollback_checkpoint_is_named_and_flagged_when_it_is_after_the_blow_up(qtbot):
+    before = DivergenceDialog(spike(epoch=4, step=40, began_epoch=4, began_step=38, best_epoch=3, best_step=30,
+                                    best_loss=3.91))
+    qtbot.addWidget(before)
+    assert "from the best checkpoint: epoch 3 (loss 3.91)" in before.rollback_text()
+    assert "⚠" not in before.rollback_text()
+    after = DivergenceDialog(warning(began_epoch=1, began_step=12, best_epoch=1, best_step=20, best_loss=1.7e7))
+    qtbot.addWidget(after)
+    text = after.rollback_text()
+    assert "epoch 1 (validation loss 1.7e+07)" in text
+    assert "⚠ That checkpoint is from after the blow-up began (epoch 1, step 12)" in text
+
+
+def test_a_non_finite_failure_offers_roll_back_or_close_but_not_keep(qtbot):
+    d = DivergenceDialog(spike(rule="non-finite", step=9, streak_epochs=(), streak_losses=(), best_epoch=2,
+                               best_step=8, best_loss=3.5, monitored="train_loss"))
+    qtbot.addWidget(d)
+    d.show()
+    assert "not finite" in d.sentence_label.text() and not d.table.isVisible()
+    assert not d.keep_button.isVisible() and d.stop_button.text() == "Close"
+    assert "epoch 2 (loss 3.5)" in d.rollback_text() and "a tenth of the learning rate" in d.rollback_text()

@@ -3,6 +3,7 @@ import gc
 import math
 import sys
 import weakref
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from distill_desktop.bridge.worker import RunRequest
 from distill_engine import load_checkpoint
 from distill_engine.training import trainer as trainer_module
 from distill_engine.runs.reader import list_runs, open_run
+from support import make_preview_run
 
 TIMEOUT = 60_000
 
@@ -240,3 +242,37 @@ def test_continuing_a_run_shows_its_earlier_steps_under_the_new_ones(ready_windo
     np.testing.assert_array_equal(plot.curve_data("train_loss")[1][:first.step], stored[:first.step])
     assert len(window.contribution_panel.band_data()[0]) == result.step
     assert f"its {first.step:,} earlier steps are shown" in window.log_panel.text()
+
+
+# -- the Listen tab --------------------------------------------------------------------------
+def test_each_new_preview_appears_while_training_without_a_click(ready_window, qtbot):
+    window = ready_window(epochs=2, preview_interval_s=1e-6)     # a preview at every epoch end
+    listen = window.listen_panel
+    window.tabs.setCurrentWidget(listen)
+    shown_epochs = []
+    listen.shown.connect(lambda read: shown_epochs.append(read.shown.epoch if read.shown else None))
+    with qtbot.waitSignal(window.controller.run_finished, timeout=TIMEOUT) as finished:
+        window.train_action.trigger()
+    result = finished.args[0]
+    assert result.status == "completed"
+    with open_run(result.run_dir) as run:
+        stored = sorted(run.preview_epochs(), reverse=True)
+    assert stored == [2, 1]
+    qtbot.waitUntil(lambda: listen.epochs() == stored and listen.shown_epoch() == 2, timeout=TIMEOUT)
+    assert listen.run_dir == Path(result.run_dir)
+    assert [e for e in shown_epochs if e is not None] == sorted(set(e for e in shown_epochs if e is not None))
+    rows = [row for row in listen.clip_rows if not row[0].isHidden()]   # the tab itself is behind the plots
+    assert rows and all(o.clip is not None and r.clip is not None for o, r, _ in rows)
+    assert all(r.figures.text().startswith("distance ") for _, r, _ in rows)
+    for view in listen._views():
+        if not view.isHidden() and not view.player.available:
+            assert not view.play_button.isEnabled() and view.play_button.toolTip() == view.player.unavailable_reason
+
+
+def test_a_run_opened_from_the_runs_tab_shows_its_previews(make_main_window, qtbot, tmp_path):
+    window = make_main_window()
+    run_dir, _ = make_preview_run(tmp_path / "runs", [1, 2, 5])
+    with qtbot.waitSignal(window.listen_panel.shown, timeout=TIMEOUT):
+        window.history_tab.browser.runs.run_opened.emit(str(run_dir))
+    assert window.listen_panel.run_dir == run_dir and window.listen_panel.epochs() == [5, 2, 1]
+    assert "(training)" not in window.listen_panel.title.text()

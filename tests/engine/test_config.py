@@ -30,7 +30,8 @@ def _custom() -> TrainingConfig:
         epochs=7, batch_size=3, learning_rate=3.3e-4, weight_decay=0.0, grad_clip_norm=0.1 + 0.2,
         latent_dim=16, dropout=0.25, validation_fraction=0.0, seed=12345, device="cuda:1",
         chunk_duration=0.75, max_file_seconds=60.0, checkpoint_interval_s=0.0, checkpoints_kept=1, divergence_patience=0,
-        log_interval_steps=1, compile=True, bf16_autocast=True,
+        divergence_spike_factor=3.5, divergence_spike_window=7,
+        log_interval_steps=1, preview_interval_s=0.0, compile=True, bf16_autocast=True,
         representation=RepresentationConfig(sample_rate=22050, n_fft=512, hop_length=128),
         loss=LossConfig(
             stft=STFTLossConfig(weight=2.5, fft_sizes=(256, 2048), hop_sizes=(64, 333),

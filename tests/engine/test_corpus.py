@@ -74,6 +74,22 @@ def test_silent_chunk_inside_a_sounding_file_is_dropped(tmp_path):
     assert all(float(c.pow(2).mean().sqrt()) > 0.1 for c in corpus.train_audio)
 
 
+def test_a_soft_sound_is_used_and_only_an_inaudible_one_is_silent(tmp_path):
+    """Silence means inaudible: a soft ride-like tick peaking at -31 dBFS (its 0.5 s chunk's RMS is
+    about -63 dBFS) is kept; a file peaking at -70 dBFS is skipped and the reason says its level."""
+    rng = np.random.default_rng(3)
+    t = np.arange(SR) / SR
+    tick = (rng.standard_normal(SR) * np.exp(-t / 0.002)).astype(np.float32)
+    write(tmp_path / "soft ride.wav", tick / np.abs(tick).max() * 10 ** (-31 / 20), subtype="FLOAT")
+    write(tmp_path / "hiss.wav", (rng.standard_normal(SR) * 10 ** (-76 / 20)).clip(-10 ** (-70 / 20), 10 ** (-70 / 20))
+          .astype(np.float32), subtype="FLOAT")
+    corpus = load_corpus(tmp_path, config(validation_fraction=0.0))
+    assert [Path(u.path).name for u in corpus.report.used] == ["soft ride.wav"]
+    assert corpus.train_audio.shape[0] == 1
+    why = reasons(corpus)["hiss.wav"]
+    assert why.startswith("silent: peak level -70.0 dBFS") and "-60 dBFS" in why
+
+
 def test_bad_files_are_skipped_with_reasons_and_good_ones_used(tmp_path):
     good = write(tmp_path / "good.wav", sine(440, 1.0))
     write(tmp_path / "sub" / "good2.wav", sine(220, 0.7, sr=44100), sr=44100)
@@ -93,10 +109,10 @@ def test_bad_files_are_skipped_with_reasons_and_good_ones_used(tmp_path):
     assert sorted(Path(u.path).name for u in corpus.report.used) == ["good.wav", "good2.wav", "good3.ogg"]
     why = reasons(corpus)
     assert set(why) == {"corrupt.wav", "empty.wav", "notes.wav", "README.txt", "silent.wav", "short.wav"}
-    assert "decode" in why["corrupt.wav"] and "data" in why["corrupt.wav"]
+    assert why["corrupt.wav"].startswith("not an audio file (libsndfile: ") and "data" in why["corrupt.wav"]
     assert why["empty.wav"] == "empty file (0 bytes)"
     assert why["notes.wav"].startswith("not an audio file") and why["README.txt"].startswith("not an audio file")
-    assert why["silent.wav"].startswith("silent (peak level -inf dBFS")
+    assert why["silent.wav"] == "silent: peak level -inf dBFS, below the -60 dBFS silence threshold"
     assert why["short.wav"] == "too short (0.01 s; needs at least 0.064 s)"
     assert all(Path(s.path).is_absolute() for s in corpus.report.skipped)
     assert seen[-1] == (9, 9) and [d for d, _ in seen] == list(range(1, 10))
@@ -126,7 +142,7 @@ def test_folder_with_only_bad_files_raises_one_error_listing_each(tmp_path):
     message = str(info.value)
     assert str(tmp_path.resolve()) in message
     assert "empty.wav: empty file" in message and "notes.txt: not an audio file" in message
-    assert "quiet.wav: silent (peak level -100.0 dBFS" in message
+    assert "quiet.wav: silent: peak level -100.0 dBFS, below the -60 dBFS silence threshold" in message
     assert "WAV, FLAC" in message and "non-silent" in message
 
 

@@ -49,3 +49,27 @@ def test_gradients_reach_every_parameter():
     recon, mu, logvar = model(torch.randn(2, 2, 129, 20))
     (recon.square().mean() + mu.square().mean() + logvar.square().mean()).backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_full_band_input_folds_more_bins_and_strides_from_the_first_layer():
+    from distill_engine.model.vae import architecture_for
+    from distill_engine.model.versions import FIRST_ARCHITECTURE
+
+    assert architecture_for(513) == FIRST_ARCHITECTURE  # 16 kHz keeps the first model's layers
+    full = architecture_for(1025)
+    assert full.freq_fold == 8 and all(stride == (2, 2) for _, _, stride in full.encoder_layers)
+    model = SpectrogramVAE(1025, 130)  # 44.1 kHz, n_fft 2048, hop 512, 1.5 s
+    first = model.encoder[0]
+    assert first.in_channels == 16 and first.stride == (2, 2)
+    x = torch.randn(2, 2, 1025, 130)
+    recon, mu, _ = model(x)
+    assert recon.shape == x.shape and mu.shape == (2, 128)
+
+
+def test_channels_last_layout_computes_the_same_model():
+    torch.manual_seed(0)
+    model = SpectrogramVAE(1025, 40, latent_dim=16).eval()
+    x = torch.randn(2, 2, 1025, 40)
+    fast = model(x)[0]
+    model.channels_last_on_cpu = False
+    torch.testing.assert_close(model(x)[0], fast, rtol=1e-4, atol=1e-4)
