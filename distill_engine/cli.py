@@ -7,6 +7,7 @@ written first and the run's status is "stopped").
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -38,8 +39,13 @@ class TerminalReporter(Callback):
 
     def on_run_started(self, trainer, e):
         verb = "Resuming" if e.start_step else "Starting"
-        self._print(f"{verb} run {e.run_id} on {e.device} ({e.parameter_count:,} parameters, "
-                    f"{e.steps_per_epoch} steps of batch {e.batch_size} per epoch)")
+        where = e.device if e.world_size == 1 else f"{e.world_size} processes ({e.device} on rank 0)"
+        batch = f"batch {e.batch_size}" if e.world_size == 1 else \
+            f"batch {e.batch_size} per process, {e.batch_size * e.world_size} in all"
+        self._print(f"{verb} run {e.run_id} on {where} ({e.parameter_count:,} parameters, "
+                    f"{e.steps_per_epoch} steps of {batch} per epoch)")
+        if e.resume_note:
+            self._print(f"Note: {e.resume_note}")
         self._print(e.config_summary)
         self._print(e.corpus_summary)
 
@@ -91,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --resume: the folder the run's corpus moved to (stored for the run)")
     parser.add_argument("--stop-on-divergence", action="store_true", help="stop (status diverged-stopped) "
                                                                            "when a divergence warning fires")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model and loss (the first "
+                                                                "steps compile; for GPU machines)")
+    parser.add_argument("--bf16", action="store_true", help="run the model in bfloat16 autocast (CUDA; the "
+                                                             "loss stays float32)")
     return parser
 
 
@@ -107,10 +117,17 @@ def _config_from_args(args, parser) -> TrainingConfig:
         config.epochs = args.epochs
     if args.device is not None:
         config.device = args.device
+    _speed_ups_from_args(config, args)
     problems = validate(config)
     if problems:
         raise ConfigError(problems, source="command line")
     return config
+
+
+def _speed_ups_from_args(config: TrainingConfig, args) -> None:
+    """--compile / --bf16 switch the options on (a resumed run keeps those its config has)."""
+    config.compile = config.compile or args.compile
+    config.bf16_autocast = config.bf16_autocast or args.bf16
 
 
 def install_stop_signals(trainer, received: list) -> "Callable[[], None]":
@@ -144,7 +161,9 @@ def main(argv=None) -> int:
         parser.error("give a CORPUS folder, or --resume RUN_DIR to continue a run")
     if args.corpus_moved_to is not None and args.resume is None:
         parser.error("--corpus NEW_PATH goes with --resume RUN_DIR; to train a new run give the CORPUS folder")
-    callbacks = [TerminalReporter()] + ([StopOnDivergence()] if args.stop_on_divergence else [])
+    # Under torchrun rank 0 alone reports; every rank takes the decisions (they agree on them).
+    quiet = os.environ.get("RANK", "0") != "0"
+    callbacks = ([] if quiet else [TerminalReporter()]) + ([StopOnDivergence()] if args.stop_on_divergence else [])
     try:
         if args.resume is not None:
             if args.config is not None or args.corpus is not None:
@@ -152,6 +171,7 @@ def main(argv=None) -> int:
                              "--epochs/--device (and --corpus NEW_PATH if the corpus folder moved)")
             trainer = Trainer.resume(args.resume, epochs=args.epochs, callbacks=callbacks, device=args.device,
                                      corpus=args.corpus_moved_to)
+            _speed_ups_from_args(trainer.config, args)
             problems = validate(trainer.config)
             if problems:
                 raise ConfigError(problems, source=str(args.resume / "config.toml"))
@@ -175,8 +195,13 @@ def main(argv=None) -> int:
     finally:
         restore_signals()
     if interrupted:
-        return EXIT_TERMINATED if interrupted[0] == signal.SIGTERM else EXIT_INTERRUPTED
-    return EXIT_OK if result.status == "completed" else EXIT_FAILED
+        code = EXIT_TERMINATED if interrupted[0] == signal.SIGTERM else EXIT_INTERRUPTED
+    else:
+        code = EXIT_OK if result.status == "completed" else EXIT_FAILED
+    if trainer.group.active:  # under torchrun: one line per process on where it ended (the same step)
+        print(f"distill-train rank {trainer.group.rank} of {trainer.group.world_size}: {result.status} at step "
+              f"{result.step}, exit {code}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

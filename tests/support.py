@@ -57,6 +57,38 @@ def train_tiny_runs(root, *runs):
     return results
 
 
+def torchrun_command(*args, processes=2) -> list:
+    """The torchrun command line running `args` (-m module ... or a script) on `processes` processes."""
+    import sys
+
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}", *args]
+
+
+def one_thread_environment(**extra) -> dict:
+    """os.environ for a torchrun launch on a small machine: one thread per process, and a process
+    group timeout that a hung peer reaches within a test's patience."""
+    import os
+
+    return dict(os.environ, OMP_NUM_THREADS="1", DISTILL_DIST_TIMEOUT_S="60", PYTHONUNBUFFERED="1", **extra)
+
+
+def worker_pid(launcher_pid: int, rank: int) -> int:
+    """The pid of the worker process that torchrun `launcher_pid` started with RANK=rank (Linux)."""
+    from pathlib import Path
+
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            env = (entry / "environ").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == launcher_pid and f"RANK={rank}".encode() in env:
+            return int(entry.name)
+    raise AssertionError(f"no rank {rank} worker under torchrun {launcher_pid}")
+
+
 def snapshot(folder) -> dict:
     """Every file's bytes and mtime, to prove that reading changed nothing."""
     return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}

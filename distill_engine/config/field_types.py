@@ -109,6 +109,11 @@ BAD = object()  # what a check returns for a value of the wrong type
 
 def check_scalar(path: str, t: Any, value: Any, problems: list[Problem]) -> Any:
     """`value` checked against the scalar type `t` (ints widened to float), or BAD."""
+    if t is bool:
+        if isinstance(value, bool):
+            return value
+        problems.append(Problem(path, f"must be true or false, not {kind_of(value)}", format_value(value)))
+        return BAD
     if t is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value

@@ -92,6 +92,8 @@ class TrainingConfig:
     divergence_spike_factor: float = 100.0  # measured: healthy transients reach 11.8x, blow-ups 2e6x (README)
     divergence_spike_window: int = 50
     log_interval_steps: int = 10
+    compile: bool = False  # torch.compile the model and loss (bigger machines; the first steps compile)
+    bf16_autocast: bool = False  # the model's forward pass in bfloat16 autocast (CUDA; the loss stays float32)
     #: Audio previews at the end of an epoch once this many seconds have passed since the last
     #: one, and always at the end of training; 0 turns previews off.
     preview_interval_s: float = 30.0
@@ -204,7 +206,7 @@ def _diff(obj: Any, default: Any, prefix: str, out: list[str]) -> None:
         try:
             if isinstance(value, list):
                 value = tuple(value)
-            same = type(value) is not bool and bool(value == want)
+            same = (type(value) is bool) is (type(want) is bool) and bool(value == want)
         except Exception:
             same = False
         if not same:
@@ -233,6 +235,9 @@ def render_config_summary(config: TrainingConfig) -> str:
         ("divergence spike", f"a loss above {c.divergence_spike_factor}x the median of the last "
                              f"{c.divergence_spike_window} steps" if c.divergence_spike_factor else "off"),
         ("log interval", f"{c.log_interval_steps} steps"),
+        *([("speed-ups", ", ".join(name for name, on in (("torch.compile", c.compile),
+                                                         ("bf16 autocast", c.bf16_autocast)) if on))]
+          if c.compile is True or c.bf16_autocast is True else []),
         ("previews", _previews_text(c.preview_interval_s)),
         "Representation",
         ("sample rate", f"{rep.sample_rate} Hz"), ("n_fft", rep.n_fft), ("hop length", rep.hop_length),

@@ -21,7 +21,8 @@ MAG_FLOOR = MAG_EPS ** 0.5
 
 
 class _SpectralDistance(torch.autograd.Function):
-    """Spectral convergence + mean |log x - log y| of one resolution, with a hand-written backward.
+    """Spectral convergence (per example, averaged over the batch) + mean |log x - log y| of one
+    resolution, with a hand-written backward.
 
     x = max(|X|, MAG_FLOOR) of the prediction's complex STFT X, y the target's floored magnitude.
     Autograd would keep and walk ~10 full-size intermediates (abs, clamp, difference, square, two
@@ -33,18 +34,18 @@ class _SpectralDistance(torch.autograd.Function):
     @staticmethod
     def forward(ctx, spec: torch.Tensor, y_mag: torch.Tensor) -> torch.Tensor:
         x_mag = spec.abs().clamp_(min=MAG_FLOOR)
-        diff_norm = torch.sqrt(torch.sub(y_mag, x_mag).square_().sum() + 1e-30)
-        y_norm = torch.linalg.vector_norm(y_mag)
+        diff_norm = torch.sqrt(torch.sub(y_mag, x_mag).square_().sum(dim=(-2, -1)) + 1e-30)  # [batch]
+        y_norm = torch.linalg.vector_norm(y_mag, dim=(-2, -1))
         log_mag = torch.div(x_mag, y_mag).log_().abs_().mean()
         ctx.save_for_backward(spec, y_mag, diff_norm, y_norm)
-        return diff_norm / y_norm + log_mag
+        return (diff_norm / y_norm).mean() + log_mag
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         spec, y_mag, diff_norm, y_norm = ctx.saved_tensors
         magnitude = spec.abs()
         x_mag = magnitude.clamp(min=MAG_FLOOR)
-        d_x = (x_mag - y_mag).div_(diff_norm * y_norm)
+        d_x = (x_mag - y_mag).div_((diff_norm * y_norm * diff_norm.numel())[:, None, None])
         d_x += torch.sign(x_mag - y_mag).div_(x_mag).div_(x_mag.numel())
         d_x *= (magnitude >= MAG_FLOOR).to(d_x.dtype)  # clamp(min) passes the gradient where not floored
         d_x.mul_(grad).div_(magnitude.clamp_(min=torch.finfo(magnitude.dtype).tiny))
@@ -54,8 +55,11 @@ class _SpectralDistance(torch.autograd.Function):
 class MultiResolutionSTFTLoss(nn.Module):
     """Spectral convergence + log-magnitude L1, averaged over resolutions (auraloss-compatible).
 
-    Equals auraloss 0.4.0's MultiResolutionSTFTLoss (w_sc=1, w_log_mag=1) on [batch, samples]
-    audio, but computes no phase (auraloss's is never used).
+    The batch's loss is the mean of its examples' losses: each example's equals auraloss 0.4.0's
+    MultiResolutionSTFTLoss (w_sc=1, w_log_mag=1) on that example alone. (auraloss pools the
+    spectral convergence over the whole batch, so an example's loss would depend on the batch it
+    is in; a per-example mean makes 2 processes x batch b train exactly like 1 process x 2b.)
+    No phase is computed (auraloss's is never used).
 
     Args:
         fft_sizes, hop_sizes, win_lengths: one resolution per index (Hann windows).
@@ -68,7 +72,9 @@ class MultiResolutionSTFTLoss(nn.Module):
             self.register_buffer(f"window_{i}", torch.hann_window(win), persistent=False)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """pred, target: [batch, samples] audio -> scalar loss."""
+        """pred, target: [batch, samples] audio -> scalar loss (the mean over the batch)."""
+        if pred.dim() == 1:
+            pred, target = pred.unsqueeze(0), target.unsqueeze(0)
         total = pred.new_zeros(())
         for i, (n_fft, hop, win) in enumerate(self.resolutions):
             window = getattr(self, f"window_{i}")
@@ -153,7 +159,7 @@ def compute_combined_loss(recon, target, mu, logvar, loss_config: LossConfig, kl
 
     mag_loss = (recon[:, 0] - target[:, 0]).abs().mean()
     weights = representation.magnitude(target).detach()
-    weights = weights / (weights.mean() + 1e-12)
+    weights = weights / (weights.mean(dim=(-2, -1), keepdim=True) + 1e-12)  # per example
     if_loss = (weights * (recon[:, 1] - target[:, 1]).abs()).mean()
     w = term_weights(loss_config, kl_weight)
     recon_loss = w["magnitude"] * mag_loss + w["if"] * if_loss

@@ -111,6 +111,7 @@ class Run:
         except OSError as exc:
             raise unreadable_folder(self.run_dir, exc) from exc
         self._conn, self.read_only = _connect(self.run_dir)
+        self._db_file = _file_identity(self.run_dir)
         try:
             self._columns = {}
             self._refresh_layout()
@@ -125,6 +126,9 @@ class Run:
         self.created_at = meta.get("created_at") or ""
         self.parent_run = meta.get("parent_run") or None
         self.total_epochs = _to_int(meta.get("total_epochs"))
+        #: Processes that trained it together (torchrun) and each one's device, rank 0 first.
+        self.world_size = _to_int(meta.get("world_size")) or 1
+        self.devices = _decode_list(meta.get("devices"))
 
     def close(self) -> None:
         """Close the read-only connection (also done when the object is garbage collected)."""
@@ -246,6 +250,10 @@ class Run:
     def _live_conn(self) -> sqlite3.Connection:
         if self._conn is None:
             raise RunStoreError(f"the run {self.run_dir} was closed; open it again to read it")
+        identity = _file_identity(self.run_dir)
+        if identity != self._db_file and identity is not None:  # replaced: a newer copy (rsync renames)
+            self._conn.close()
+            (self._conn, self.read_only), self._db_file = _connect(self.run_dir), identity
         return self._conn
 
     def _fetch(self, sql: str, params=()) -> list:
@@ -410,6 +418,23 @@ def _decode_payload(text):
     except ValueError:
         return {"unparsed": text}
     return payload if isinstance(payload, dict) else {"value": payload}
+
+
+def _file_identity(run_dir: Path):
+    """(device, inode) of run.sqlite, which changes when a copy replaces the file; None if absent."""
+    try:
+        found = os.stat(run_dir / DB_NAME)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def _decode_list(text) -> list[str]:
+    try:
+        value = json.loads(text) if text else []
+    except ValueError:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def _to_int(value):

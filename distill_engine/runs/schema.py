@@ -80,7 +80,7 @@ KNOWN_METRICS = {"step": STEP_METRICS, "epoch": EPOCH_METRICS}
 META_KEYS = (
     "schema_version", "run_id", "name", "corpus_path", "created_at", "finished_at", "status",
     "status_reason", "total_epochs", "parent_run", "hostname", "pid", "heartbeat",
-    "step_blocks_heartbeat",
+    "step_blocks_heartbeat", "world_size", "devices",
 )
 #: Meta key a block-aware writer sets to "heartbeat" whenever it writes that (step_blocks.py).
 BLOCKS_HEARTBEAT = "step_blocks_heartbeat"

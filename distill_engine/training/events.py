@@ -87,6 +87,8 @@ class RunStarted:
     #: each weighted term's weight in the total for this run (model.losses.term_weights); the KL
     #: term's weight anneals, so views read it per step (the schedule whose weight_of is "kl")
     term_weights: dict = field(default_factory=dict)
+    world_size: int = 1  # processes training together (torchrun); batch_size is per process
+    resume_note: str = ""  # how a resume continues when it cannot simply go on (e.g. a new world size)
 
 
 @dataclass(frozen=True)

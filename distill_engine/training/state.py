@@ -12,7 +12,8 @@ from ..checkpoints.format import Checkpoint
 @dataclass
 class TrainingState:
     """Where a run stands. epoch counts completed epochs; batch_in_epoch counts the batches of the
-    current (unfinished) epoch already trained, so a mid-epoch checkpoint resumes at the next batch."""
+    current (unfinished) epoch already trained, so a mid-epoch checkpoint resumes at the next batch;
+    world_size is the number of processes that trained them (a batch is one per process)."""
 
     epoch: int = 0
     step: int = 0
@@ -23,6 +24,7 @@ class TrainingState:
     elapsed_seconds: float = 0.0
     consecutive_non_finite: int = 0
     skipped_steps: int = 0
+    world_size: int = 1
 
     def to_dict(self) -> dict:
         data = asdict(self)

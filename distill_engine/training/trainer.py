@@ -19,10 +19,11 @@ from . import events as ev
 from ..checkpoints.format import CheckpointManager, load_checkpoint, save_checkpoint
 from ..config.schema import TrainingConfig, config_to_dict, load_config, render_config_summary, save_config
 from ..audio.corpus import Corpus, load_corpus
+from .acceleration import build_forward_loss
 from .checkpoint_fit import check_model_fits, check_optimizer_fits, refused_as_checkpoint_error, training_state_from
-from .devices import resolve_device
+from .distributed import STOP_STATUSES, continue_with_world_size, process_group_from_environment, stop_code
 from .divergence import DivergenceDetector, SpikeDetector, divergence_warning
-from ..errors import CheckpointError, RunStoreError
+from ..errors import CheckpointError, CorpusError, RunStoreError
 from ..model.losses import (MultiResolutionSTFTLoss, compute_combined_loss, create_stft_loss, kl_divergence,
                             kl_weight_at, term_weights)
 from ..model.vae import SpectrogramVAE
@@ -89,11 +90,13 @@ class Trainer:
         self.corpus = corpus
         self.state = TrainingState()
         self.run_dir: Path | None = None
-        self.device = resolve_device(config.device)
+        self.group = process_group_from_environment(config.device)  # torchrun's processes, or one
+        self.device = self.group.resolve_device()
         self._stop = threading.Event()
         self._resume = threading.Event()
         self._resume.set()
         self._stop_status = ("stopped", "stopped by request")
+        self._agreed_stop = 0  # under torchrun: the stop code all ranks agreed on at the last flush
         self._pending: list = []  # steps whose device-side values have not been read yet
         self._best_snapshot: dict | None = None  # best weights not yet written to best.safetensors
         self._snapshot_buffers = SnapshotBuffers()
@@ -145,6 +148,7 @@ class Trainer:
         if self.corpus is None:
             self.corpus = load_corpus(self.corpus_folder, cfg, progress=self._stop_if_asked)
         corpus = self.corpus
+        self.group.join(self.device)
         torch.manual_seed(cfg.seed)
         self.representation = Representation.from_config(cfg)
         self.representation.fit(corpus.train_raw)
@@ -194,16 +198,44 @@ class Trainer:
             else:
                 self.state = TrainingState(epoch=state.epoch, step=state.step)
 
+        self.group.seed_noise(cfg.seed, self.state.step)
+        self.train_model = self.group.wrap(self.model)  # DistributedDataParallel under torchrun
+        self._forward_loss = build_forward_loss(self.train_model, compute_combined_loss, cfg, self.stft_loss,
+                                                rep, self.device)
         self.train_rep = rep.normalise(corpus.train_raw).to(self.device)
         self.train_audio = corpus.train_audio.to(self.device)
         self.val_rep = rep.normalise(corpus.val_raw).to(self.device)
         self.val_audio = corpus.val_audio.to(self.device)
-        self.batch_size = min(cfg.batch_size, len(self.train_rep))
-        self.steps_per_epoch = len(self.train_rep) // self.batch_size
+        world = self.group.world_size
+        self.batch_size = min(cfg.batch_size, len(self.train_rep) // world)  # per process
+        if self.batch_size < 1:
+            raise CorpusError(f"{self.corpus_folder} has {len(self.train_rep)} training chunks, fewer than "
+                              f"the {world} processes: add sounds or start fewer processes")
+        self.steps_per_epoch = len(self.train_rep) // (self.batch_size * world)
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.log_interval = 1 if self.device.type == "cpu" else cfg.log_interval_steps
-
+        self.total_steps, self.resume_note = continue_with_world_size(self.state, world, self.steps_per_epoch,
+                                                                      cfg.epochs, self.total_steps)
         self._stop_if_asked()  # the last moment at which a stop leaves no run behind
+        self.devices = self.group.devices(self.device)  # a collective: every rank takes part
+        self.writer = None
+        if self.group.is_writer:
+            self._open_run_folder()
+        self.run_dir = Path(self.group.broadcast_text(str(self.run_dir)))
+        self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", cfg.checkpoints_kept)
+        self.previews = PreviewSession(  # rank 0 alone renders and writes previews
+            self.run_dir, interval_s=cfg.preview_interval_s if self.group.is_writer else 0.0, seed=cfg.seed,
+            model=self.model, representation=rep, train=(self.train_rep, self.train_audio),
+            val=(self.val_rep, self.val_audio),
+            clip_candidates=(corpus.val_files or corpus.train_files, {u.path: u.n_chunks for u in corpus.report.used}),
+            sample_rate=corpus.sample_rate, writer=self.writer, emit=self._emit)
+        self.subscribers = list(self.callbacks)  # their states go into checkpoints, by position
+        if self.writer is not None:
+            self.callbacks.insert(0, RunRecorder(self.writer))
+
+    def _open_run_folder(self) -> None:
+        """Create or reopen the run folder (rank 0 alone under torchrun)."""
+        cfg, corpus = self.config, self.corpus
         if self.resume_run is not None:
             self.writer = RunWriter.reopen(self.resume_run)
             self.writer.set_meta("total_epochs", cfg.epochs)
@@ -216,15 +248,9 @@ class Trainer:
                                      parent_run=self.parent_run or None)
             self.writer.write_json("corpus_report.json", corpus.report.to_dict())
         self.run_dir = Path(self.writer.run_dir)
+        self.writer.set_meta("world_size", self.group.world_size)
+        self.writer.set_meta("devices", self.devices)
         save_config(cfg, self.run_dir / "config.toml")
-        self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", cfg.checkpoints_kept)
-        self.previews = PreviewSession(
-            self.run_dir, interval_s=cfg.preview_interval_s, seed=cfg.seed, model=self.model, representation=rep,
-            train=(self.train_rep, self.train_audio), val=(self.val_rep, self.val_audio),
-            clip_candidates=(corpus.val_files or corpus.train_files, {u.path: u.n_chunks for u in corpus.report.used}),
-            sample_rate=corpus.sample_rate, writer=self.writer, emit=self._emit)
-        self.subscribers = list(self.callbacks)  # their states go into checkpoints, by position
-        self.callbacks.insert(0, RunRecorder(self.writer))
 
     # -- events ------------------------------------------------------------------------------------
     def _emit(self, hook: str, event) -> None:
@@ -251,15 +277,23 @@ class Trainer:
             parameter_count=self.model.parameter_count(), total_epochs=self.config.epochs,
             total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch, batch_size=self.batch_size,
             start_epoch=self.state.epoch, start_step=self.state.step, parent_run=self.parent_run,
-            loss_config=config_to_dict(self.config.loss), term_weights=term_weights(self.config.loss)))
+            loss_config=config_to_dict(self.config.loss), term_weights=term_weights(self.config.loss),
+            world_size=self.group.world_size, resume_note=self.resume_note))
         try:
             status, reason = self._train_epochs()
-        except (OSError, RunStoreError) as exc:  # a checkpoint or store write failed (disk full...)
-            status, reason = "failed", write_failure_reason(exc)
         except BaseException as exc:
-            self._finish("failed", f"{type(exc).__name__}: {exc}")
-            raise
-        return self._finish(status, reason)
+            if self.group.is_peer_failure(exc):  # another rank died or hung: resume from the last checkpoint
+                status, reason = "interrupted", f"another process of this run stopped: {type(exc).__name__}: {exc}"
+            elif isinstance(exc, (OSError, RunStoreError)):  # a checkpoint or store write failed (disk full...)
+                status, reason = "failed", write_failure_reason(exc)
+            else:
+                self._finish("failed", f"{type(exc).__name__}: {exc}")
+                self.group.close()
+                raise
+        try:
+            return self._finish(status, reason)
+        finally:
+            self.group.close()
 
     def _finish(self, status: str, reason: str) -> ev.RunFinished:
         best = self.checkpoints.best()
@@ -284,11 +318,10 @@ class Trainer:
                 if not self._resume.is_set():
                     epoch_rows += self._flush_steps(epoch)
                     self._resume.wait()
-                if self._stop.is_set():
+                if self._stop_agreed():
                     epoch_rows += self._flush_steps(epoch)
                     return self._stop_with_checkpoint()
-                b = self.state.batch_in_epoch
-                index = order[b * self.batch_size:(b + 1) * self.batch_size]
+                index = order[self.group.batch_slice(self.state.batch_in_epoch, self.batch_size)]
                 self._train_step(self.train_rep[index], self.train_audio[index], epoch)
                 if len(self._pending) >= self.log_interval:
                     epoch_rows += self._flush_steps(epoch)
@@ -299,7 +332,7 @@ class Trainer:
                 return self._fail_non_finite()
             self.state.epoch, self.state.batch_in_epoch = epoch, 0
             self._end_epoch(epoch, epoch_rows)
-            if self._stop.is_set():
+            if self._stop_agreed(epoch_end=True):
                 return self._stop_with_checkpoint()
         self._save_checkpoint("end")
         if len(self.val_rep) and not math.isfinite(self.state.best_loss):
@@ -311,14 +344,13 @@ class Trainer:
     def _train_step(self, rep_batch, audio_batch, epoch: int) -> None:
         started = time.perf_counter()
         kl_weight = kl_weight_at(self.state.step, self.total_steps, self.config.loss.kl)
-        recon, mu, logvar = self.model(rep_batch)
-        losses = compute_combined_loss(recon, rep_batch, mu, logvar, self.config.loss, kl_weight, self.stft_loss,
-                                       representation=self.representation, target_audio=audio_batch)
+        losses = self._forward_loss(rep_batch, audio_batch, kl_weight)
         total = losses["total"]
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip_norm)
-        finite = torch.isfinite(total) & torch.isfinite(grad_norm)
+        # Under torchrun the all-reduced gradients' norm is the same on every rank: so is the skip.
+        finite = torch.isfinite(grad_norm) if self.group.active else torch.isfinite(total) & torch.isfinite(grad_norm)
         self.optimizer.found_inf = (~finite).to(torch.float32)  # fused AdamW skips the update when 1
         self.optimizer.step()
         # one row per step, STEP_TERMS' values then the gradient norm and the finite flag
@@ -333,7 +365,8 @@ class Trainer:
         if not self._pending:
             return []
         pending, self._pending = self._pending, []
-        table = torch.stack([p[2] for p in pending]).cpu().tolist()
+        table, agreed = self.group.reduce_steps(torch.stack([p[2] for p in pending]), self._local_stop_code())
+        self._take_agreed_stop(agreed)
         per_step = (time.perf_counter() - pending[0][3]) / len(pending)
         lr = self.optimizer.param_groups[0]["lr"]
         now = time.time()
@@ -364,8 +397,9 @@ class Trainer:
         if len(self.val_rep) == 0:
             return {}
         self.model.eval()
-        sums = None
-        for start in range(0, len(self.val_rep), self.batch_size):
+        sums = torch.zeros(8, device=self.device)
+        for batch in self.group.validation_batches(-(-len(self.val_rep) // self.batch_size)):  # a shard per rank
+            start = batch * self.batch_size
             rep, audio = self.val_rep[start:start + self.batch_size], self.val_audio[start:start + self.batch_size]
             recon, mu, logvar = self.model(rep)
             losses = compute_combined_loss(recon, rep, mu, logvar, self.config.loss, kl_weight, self.stft_loss,
@@ -373,9 +407,9 @@ class Trainer:
             decoded = self.representation.decode(recon, audio.shape[-1])
             row = torch.stack([*(losses[term] for term in VAL_TERMS), kl_divergence(mu, logvar),
                                self.distance(decoded, audio)]) * len(rep)
-            sums = row if sums is None else sums + row
+            sums = sums + row
         self.model.train()
-        *terms, kl_raw, distance = (sums / len(self.val_rep)).cpu().tolist()
+        *terms, kl_raw, distance = (self.group.reduce_sums(sums) / len(self.val_rep)).cpu().tolist()
         return {**dict(zip(VAL_TERMS.values(), terms)), **dict(kl_divergence=kl_raw, val_mrstft_distance=distance)}
 
     def _end_epoch(self, epoch: int, rows: list) -> None:
@@ -405,7 +439,7 @@ class Trainer:
         spike = self.spikes.update_epoch(epoch, self.state.step, monitored)
         if math.isfinite(monitored) and monitored < self.state.best_loss:
             self.state.best_loss, self.state.best_epoch, self.state.best_step = monitored, epoch, self.state.step
-            self._best_snapshot = self._snapshot(event)
+            self._best_snapshot = self._snapshot(event) if self.group.is_writer else None
         if time.monotonic() - self._last_checkpoint >= cfg.checkpoint_interval_s:
             self._save_checkpoint("interval")
         if spike is not None:
@@ -443,6 +477,9 @@ class Trainer:
             self._emit("on_checkpoint", ev.CheckpointSaved(snapshot["epoch"], snapshot["step"], str(path), True, "best"))
 
     def _save_checkpoint(self, reason: str) -> None:
+        if not self.group.is_writer:  # rank 0 alone writes the run folder
+            self._last_checkpoint = time.monotonic()
+            return
         self.writer.flush(durable=True)  # the rows up to this step before the file a resume starts from
         self._write_pending_best()
         path = self.checkpoints.save(model_state=self.model.state_dict(), optimizer_state=self.optimizer.state_dict(),
@@ -457,6 +494,24 @@ class Trainer:
         self._warn_divergence("non-finite", TRAIN_TERMS["total"], self.state.epoch + 1, self.state.step)
         return "failed", (f"{MAX_CONSECUTIVE_NON_FINITE} consecutive steps had a non-finite loss or gradient "
                           f"(last at step {self.state.step}); no update was made at those steps")
+
+    # -- stopping: under torchrun every rank stops after the same step --------------------------------
+    def _local_stop_code(self) -> int:
+        return stop_code(self._stop_status[0]) if self._stop.is_set() else 0
+
+    def _take_agreed_stop(self, code: int) -> None:
+        if code and not self._stop.is_set():  # another rank was asked to stop
+            self._stop_status = (STOP_STATUSES[code - 1], "stopped by a request to another process")
+        self._agreed_stop = code
+
+    def _stop_agreed(self, epoch_end: bool = False) -> bool:
+        """Alone: whether a stop was requested. Under torchrun: what all ranks agreed at the last
+        metrics collective, or (at an epoch's end, where a divergence stop is decided) now."""
+        if not self.group.active:
+            return self._stop.is_set()
+        if epoch_end:
+            self._take_agreed_stop(self.group.agree_stop(self._local_stop_code()))
+        return bool(self._agreed_stop)
 
     def _stop_with_checkpoint(self) -> tuple[str, str]:
         self._save_checkpoint("stop")

@@ -1,5 +1,6 @@
 """Following a run another writer is filling: an in-process RunWriter, and a real separate
-`distill-train` process that is killed at the end (its run must then read "interrupted")."""
+`distill-train` process, or a 2-process torchrun run, whose writer is killed at the end (its run
+must then read "interrupted")."""
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ from distill_desktop.browser.run_browser import RunBrowser
 from distill_desktop.bridge.run_follower import RunFollower
 from distill_engine import save_config
 from distill_engine.runs.writer import create_run
-from support import tiny_config, write_corpus
+from support import one_thread_environment, tiny_config, torchrun_command, worker_pid, write_corpus
 
 
 class Collector:
@@ -84,21 +85,24 @@ def test_an_unreadable_folder_is_reported_and_left_alone(qtbot, follower, tmp_pa
     assert sorted(p.name for p in broken.iterdir()) == ["run.sqlite"]
 
 
-def test_follows_a_separate_distill_train_process_until_it_is_killed(qtbot, tmp_path):
+@pytest.mark.parametrize("launch", ["distill-train", "torchrun"])
+def test_follows_a_separate_training_process_until_it_is_killed(qtbot, tmp_path, launch):
+    """The Runs tab lists and follows a torchrun run (rank 0 writes it) like a terminal run."""
     corpus = write_corpus(tmp_path / "corpus")
     config = tmp_path / "long.toml"
-    save_config(tiny_config(epochs=10_000), config)
+    save_config(tiny_config(epochs=10_000, batch_size=2), config)
     runs = tmp_path / "runs"
-    process = subprocess.Popen([sys.executable, "-m", "distill_engine", str(corpus), "--config",
-                                str(config), "--runs-dir", str(runs)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    args = ["-m", "distill_engine", str(corpus), "--config", str(config), "--runs-dir", str(runs)]
+    command = [sys.executable, *args] if launch == "distill-train" else torchrun_command(*args)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env=one_thread_environment())
     plot = LossPlotPanel()
     browser = RunBrowser(plot, [runs])
     qtbot.addWidget(plot)
     qtbot.addWidget(browser)
     try:
         qtbot.waitUntil(lambda: any(runs.glob("*/run.sqlite")) or process.poll() is not None,
-                        timeout=60_000)
+                        timeout=240_000)  # torchrun's start-up on a loaded machine
         assert process.poll() is None, process.stderr.read().decode()
         run_dir = next(runs.glob("*/run.sqlite")).parent
         browser.runs.refresh_now()
@@ -113,8 +117,9 @@ def test_follows_a_separate_distill_train_process_until_it_is_killed(qtbot, tmp_
         qtbot.waitUntil(lambda: len(plot.curve_data("epoch:val_loss")[0]) >= 1, timeout=30_000)
         steps = plot.curve_data("step:train_loss")[0]
         assert np.array_equal(steps, np.arange(1, len(steps) + 1))       # every row, in order, once
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
+        writer = process.pid if launch == "distill-train" else worker_pid(process.pid, 0)
+        os.kill(writer, signal.SIGKILL)
+        process.wait(timeout=60)  # torchrun ends rank 1 and exits
         qtbot.waitUntil(lambda: status_index.data() == "interrupted", timeout=10_000)
         assert "interrupted" in browser.status.text()
     finally:

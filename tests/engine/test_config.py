@@ -31,7 +31,7 @@ def _custom() -> TrainingConfig:
         latent_dim=16, dropout=0.25, validation_fraction=0.0, seed=12345, device="cuda:1",
         chunk_duration=0.75, max_file_seconds=60.0, checkpoint_interval_s=0.0, checkpoints_kept=1, divergence_patience=0,
         divergence_spike_factor=3.5, divergence_spike_window=7,
-        log_interval_steps=1, preview_interval_s=0.0,
+        log_interval_steps=1, preview_interval_s=0.0, compile=True, bf16_autocast=True,
         representation=RepresentationConfig(sample_rate=22050, n_fft=512, hop_length=128),
         loss=LossConfig(
             stft=STFTLossConfig(weight=2.5, fft_sizes=(256, 2048), hop_sizes=(64, 333),
@@ -359,3 +359,11 @@ def test_diff_from_defaults():
     full = diff_from_defaults(_custom())
     assert len(full) == len([f for f in dataclasses.fields(TrainingConfig) if f.name not in
                              ("representation", "loss")]) + 3 + 4 + 3 + 3
+
+
+def test_speed_up_switches_must_be_true_or_false():
+    config = TrainingConfig()
+    config.compile = "yes"  # type: ignore[assignment]
+    config.bf16_autocast = 1  # type: ignore[assignment]
+    problems = {p.path: p.message for p in validate(config)}
+    assert problems["compile"].startswith("must be true or false") and "bf16_autocast" in problems

@@ -1,4 +1,5 @@
-"""The combined loss: MR-STFT equal to auraloss (the oracle), finite on silence, weights applied."""
+"""The combined loss: MR-STFT equal to auraloss (the oracle) per example, finite on silence, weights
+applied, and a batch's loss the mean of its examples' (what data-parallel training relies on)."""
 import math
 
 import auraloss
@@ -25,6 +26,12 @@ RESOLUTION_SETS = [
 ]
 
 
+def per_example_auraloss(fft, hop, win, pred, target):
+    """auraloss's MR-STFT of each example alone, averaged over the batch (our loss's definition)."""
+    oracle = auraloss.freq.MultiResolutionSTFTLoss(list(fft), list(hop), list(win))
+    return torch.stack([oracle(p[None, None], t[None, None]) for p, t in zip(pred, target)]).mean()
+
+
 def audio_pair(batch=3, samples=16000, seed=0):
     gen = torch.Generator().manual_seed(seed)
     t = torch.arange(samples) / 16000
@@ -38,7 +45,7 @@ def test_stft_loss_equals_auraloss(fft, hop, win):
     pred, target = audio_pair()
     config = LossConfig(stft=STFTLossConfig(fft_sizes=fft, hop_sizes=hop, win_lengths=win))
     ours = create_stft_loss(config, "cpu")(pred, target)
-    oracle = auraloss.freq.MultiResolutionSTFTLoss(list(fft), list(hop), list(win))(pred.unsqueeze(1), target.unsqueeze(1))
+    oracle = per_example_auraloss(fft, hop, win, pred, target)
     assert ours.dim() == 0
     assert abs(float(ours) - float(oracle)) <= 1e-4 * abs(float(oracle))
 
@@ -48,8 +55,7 @@ def test_stft_loss_gradient_equals_auraloss():
     ours_in = pred.clone().requires_grad_(True)
     theirs_in = pred.clone().requires_grad_(True)
     create_stft_loss(LossConfig())(ours_in, target).backward()
-    auraloss.freq.MultiResolutionSTFTLoss([512, 1024, 2048], [128, 256, 512], [512, 1024, 2048])(
-        theirs_in.unsqueeze(1), target.unsqueeze(1)).backward()
+    per_example_auraloss([512, 1024, 2048], [128, 256, 512], [512, 1024, 2048], theirs_in, target).backward()
     assert torch.allclose(ours_in.grad, theirs_in.grad, rtol=1e-3, atol=1e-9)
 
 
@@ -95,8 +101,8 @@ def test_combined_loss_keys_and_weighting():
     expected_kl = (0.5 * (mu**2 + logvar.exp() - 1 - logvar)).sum(1).mean()
     assert torch.isclose(out["kl"], expected_kl)
     assert torch.isclose(out["total"], 2.0 * out["stft"] + out["recon"] + 0.3 * out["kl"])
-    oracle = auraloss.freq.MultiResolutionSTFTLoss([512, 1024, 2048], [128, 256, 512], [512, 1024, 2048])(
-        rep.decode(recon, 8000).unsqueeze(1), target_audio.unsqueeze(1))
+    oracle = per_example_auraloss([512, 1024, 2048], [128, 256, 512], [512, 1024, 2048],
+                                  rep.decode(recon, 8000), target_audio)
     assert abs(float(out["stft"]) - float(oracle)) <= 1e-4 * float(oracle)
 
 
@@ -152,3 +158,21 @@ def test_nonfinite_total_is_visible_without_host_sync():
     recon[0, 0, 3, 3] = float("nan")
     out = compute_combined_loss(recon, target, torch.zeros(1, 4), torch.zeros(1, 4), LossConfig(), 0.0, representation=rep)
     assert not bool(torch.isfinite(out["total"]))
+
+
+def test_a_batch_loss_is_the_mean_of_its_halves_losses():
+    """Every term is a per-example mean, so splitting a batch across processes changes nothing."""
+    rep = Representation(16000, 512, 128)
+    pred_audio, target_audio = audio_pair(batch=4, samples=8000)
+    pred_audio[2:] *= 3.0  # the halves differ in level, which a pooled ratio would weigh unevenly
+    target, recon = rep.encode(target_audio), rep.encode(pred_audio)
+    gen = torch.Generator().manual_seed(2)
+    mu, logvar = torch.randn(4, 8, generator=gen), 0.1 * torch.randn(4, 8, generator=gen)
+
+    def losses(rows):
+        return compute_combined_loss(recon[rows], target[rows], mu[rows], logvar[rows], LossConfig(), 0.3,
+                                     representation=rep, target_audio=target_audio[rows])
+
+    whole, first, second = losses(slice(0, 4)), losses(slice(0, 2)), losses(slice(2, 4))
+    for name in whole:
+        assert torch.isclose(whole[name], (first[name] + second[name]) / 2, rtol=1e-5), name
