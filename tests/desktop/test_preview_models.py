@@ -3,7 +3,6 @@ their spectrograms (measured: a tone's peak lands at its frequency and level), t
 scale, and the reasons a file cannot be shown."""
 import glob
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +17,7 @@ from distill_desktop.models.previews import (ORIGINAL, RECONSTRUCTION, SAMPLE, a
 PLUCKS = sorted(glob.glob("/root/.pyenv/versions/*/lib/python3.*/test/audiodata/pluck-pcm16.wav"))
 
 
-@dataclass(frozen=True)
-class Record:
-    epoch: int
-    step: int | None
-    kind: str
-    clip: int
-    path: Path
-    distance: float
-    rms: float
+from distill_engine.runs.preview_rows import PreviewRecord as Record  # the reader's own record
 
 
 def test_one_epoch_becomes_clip_rows_then_samples(tmp_path):
