@@ -12,10 +12,10 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from ..models.loss_data import COMPONENTS, KL_SCHEDULE, SCHEDULE_LABELS, SCHEDULES, X_MODES
 from ..widgets.redraw import ReportingGraphicsLayoutWidget
 
-LABELS = {"total": "total", "stft": "STFT", "magnitude": "magnitude", "if": "IF", "kl": "KL",
+LABELS = {"total": "total", "stft": "STFT", "magnitude": "magnitude", "if": "IF", "level": "level", "kl": "KL",
           **SCHEDULE_LABELS}
 _COMPONENT_COLORS = {"total": "#e6e6e6", "stft": "#4c9be8", "magnitude": "#f5a623", "if": "#6cc644",
-                     "kl": "#e8588c"}
+                     "level": "#3cc8c8", "kl": "#e8588c"}
 #: the KL weight in KL's colour; the other schedules (the learning rate) in one of their own
 COLORS = {**_COMPONENT_COLORS,
           **{name: _COMPONENT_COLORS["kl"] if name == KL_SCHEDULE else "#b48ead" for name in SCHEDULES}}
