@@ -87,5 +87,3 @@ def _merge(into: dict, update: dict) -> None:
             _merge(into[key], value)
         else:
             into[key] = value
-
-
