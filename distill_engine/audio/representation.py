@@ -96,10 +96,13 @@ class Representation:
 
     def normalise(self, raw: torch.Tensor) -> torch.Tensor:
         """Raw encoding -> model space (channel 0 standardised by the corpus statistics)."""
-        if raw.dim() == 3:
-            return self.normalise(raw.unsqueeze(0))[0]
-        log_mag = (raw[:, 0] - self.log_mag_mean) / self.log_mag_std
-        return torch.stack([log_mag, raw[:, 1]], dim=1)
+        return self.normalise_(raw.clone())
+
+    def normalise_(self, raw: torch.Tensor) -> torch.Tensor:
+        """`normalise` in place (no second copy of a corpus' representation); returns `raw`."""
+        log_mag = raw[0] if raw.dim() == 3 else raw[:, 0]
+        log_mag.sub_(self.log_mag_mean).div_(self.log_mag_std)
+        return raw
 
     def magnitude(self, rep: torch.Tensor) -> torch.Tensor:
         """Linear magnitude [batch, freq, frames] of a normalised representation.

@@ -119,7 +119,8 @@ class Trainer(StopControl, CheckpointWriting):
     # -- setup -------------------------------------------------------------------------------------
     def _setup(self) -> None:
         cfg = self.config
-        if self.corpus is None:
+        owns_corpus = self.corpus is None  # then its raw arrays are normalised in place (memory)
+        if owns_corpus:
             self.corpus = load_corpus(self.corpus_folder, cfg, progress=self._stop_if_asked)
         corpus = self.corpus
         self.group.join(self.device)
@@ -144,9 +145,10 @@ class Trainer(StopControl, CheckpointWriting):
         self.train_model = self.group.wrap(self.model)  # DistributedDataParallel under torchrun
         self._forward_loss = build_forward_loss(self.train_model, compute_combined_loss, cfg, self.stft_loss,
                                                 rep, self.device)
-        self.train_rep = rep.normalise(corpus.train_raw).to(self.device)
+        normalise = rep.normalise_ if owns_corpus else rep.normalise  # in place: self.corpus.*_raw become these
+        self.train_rep = normalise(corpus.train_raw).to(self.device)
         self.train_audio = corpus.train_audio.to(self.device)
-        self.val_rep = rep.normalise(corpus.val_raw).to(self.device)
+        self.val_rep = normalise(corpus.val_raw).to(self.device)
         self.val_audio = corpus.val_audio.to(self.device)
         world = self.group.world_size
         self.batch_size = min(cfg.batch_size, len(self.train_rep) // world)  # per process
