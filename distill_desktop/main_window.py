@@ -23,7 +23,9 @@ from .panels.loss_plot import LossPlotPanel
 from .panels.status_bar import TrainingStatus
 from .bridge.training_controller import TrainingController
 from .bridge.worker import RunRequest
+from .widgets import dialog_folders
 from .widgets.audio_player import AudioPlayer
+from .widgets.train_hint import TrainHint
 
 
 class MainWindow(QMainWindow):
@@ -34,6 +36,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Distill")
         self.settings = settings or QSettings(str(paths.settings_file()), QSettings.IniFormat)
         self.runs_dir = Path(runs_dir) if runs_dir else paths.runs_dir()
+        dialog_folders.use_settings(self.settings)
         config = self._restored_config()
 
         self.player = AudioPlayer(parent=self)      # one clip at a time, for the whole window
@@ -80,7 +83,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.status, 1)
         self._build_toolbar()
 
-        self.config_editor.validity_changed.connect(self._update_actions)
+        self.config_editor.problems_changed.connect(self._update_actions)
         self.config_editor.config_changed.connect(self.corpus_panel.set_config)
         self.corpus_panel.report_ready.connect(self._update_actions)
         self.corpus_panel.load_failed.connect(self._update_actions)
@@ -109,6 +112,9 @@ class MainWindow(QMainWindow):
         self.stop_action.triggered.connect(self.controller.stop)
         for action in (self.train_action, self.pause_action, self.stop_action):
             bar.addAction(action)
+        self.train_hint = TrainHint()
+        self.train_hint.field_requested.connect(self.go_to_field)
+        self.train_hint_action = bar.addWidget(self.train_hint)
         bar.addSeparator()
         self.side_action = self.side_dock.toggleViewAction()
         self.side_action.setText("Corpus && config")
@@ -118,21 +124,25 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self, *_args) -> None:
         running = self.controller.is_running()
-        has_corpus = bool(self.corpus_panel.folder()) and not self._corpus_unusable()
-        ready = self.config_editor.is_valid() and has_corpus and not running
+        corpus_problem = self.corpus_panel.unusable_reason()
+        ready = self.config_editor.is_valid() and not corpus_problem and not running
         self.train_action.setEnabled(ready)
         reason = ("" if ready else "training is running" if running else
-                  "fix the marked config fields first" if not self.config_editor.is_valid() else
-                  "choose a folder with usable audio")
+                  "fix the marked config field" if not self.config_editor.is_valid() else corpus_problem)
         self.train_action.setToolTip("Start training" if ready else f"Cannot train: {reason}")
+        field = self.config_editor.first_invalid_field() if not running else None
+        self.train_hint.show_reason("" if ready else "Training: config edits apply to the next run" if running
+                                    else f"Cannot train: {reason}", field, problem=not running)
+        self.config_editor.set_running(running)
         self.pause_action.setEnabled(running)
         self.stop_action.setEnabled(running)
         if not running:
             self.pause_action.setText("❚❚ Pause")
 
-    def _corpus_unusable(self) -> bool:
-        return self.corpus_panel.report() is None and bool(self.corpus_panel.error_label.text()) \
-            and not self.corpus_panel.is_loading()
+    def go_to_field(self, path: str) -> None:
+        """Show the config side and scroll its editor to the field at `path` (the hint's link)."""
+        self.side_dock.show()
+        self.config_editor.reveal_field(path)
 
     def start_training(self) -> None:
         """Train on the chosen corpus with the edited config (Train button)."""

@@ -20,6 +20,7 @@ from distill_engine.errors import CorpusError
 
 from ..bridge.background import BackgroundJobs
 from ..gc_pauses import import_torch_frozen
+from ..widgets import dialog_folders
 from ..widgets.audio_player import AudioPlayer
 from .corpus_player import CorpusPlayer
 
@@ -64,6 +65,7 @@ class CorpusPanel(QWidget):
         self._demo_folder = ""
         self._report = None  # the last CorpusReport
         self._error_details = ""
+        self._load_error = ""  # the last load's failure message ("" while loading or after a report)
         self.jobs = BackgroundJobs()
         self._reload_timer = QTimer(self, singleShot=True, interval=_RELOAD_DELAY_MS)
         self._reload_timer.timeout.connect(self.reload)
@@ -128,6 +130,15 @@ class CorpusPanel(QWidget):
     def is_loading(self) -> bool:
         return self.jobs.is_running()
 
+    def unusable_reason(self) -> str:
+        """Why the current folder cannot be trained on ("" when it can, or while it loads)."""
+        if not self._folder:
+            return "choose a corpus folder"
+        if self._load_error:
+            first = self._load_error.splitlines()[0].rstrip(":")
+            return first if len(first) <= 140 else first[:139] + "…"
+        return ""
+
     def set_demo_folder(self, path: str | os.PathLike[str]) -> None:
         """Enable "Use demo corpus", which chooses `path`."""
         self._demo_folder = os.fspath(path)
@@ -169,6 +180,7 @@ class CorpusPanel(QWidget):
             return
         self._report = None
         self._error_details = ""
+        self._load_error = ""
         self._show_report(None)
         self.status_label.setText(f"Loading {Path(self._folder).name or self._folder}…")
         self.jobs.start(_load_report, self._folder, copy.deepcopy(self._config), on_result=self._on_loaded,
@@ -190,8 +202,11 @@ class CorpusPanel(QWidget):
     # --- internals ------------------------------------------------------------------------------
 
     def _choose_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Choose the corpus folder", self._folder)
+        here = str(Path(self._folder).parent) if self._folder else None
+        path = QFileDialog.getExistingDirectory(self, "Choose the corpus folder",
+                                                dialog_folders.start_folder("corpus", here))
         if path:
+            dialog_folders.remember("corpus", Path(path).parent)   # opens beside it: its siblings
             self.set_folder(path)
 
     def _on_progress(self, progress) -> None:
@@ -216,6 +231,7 @@ class CorpusPanel(QWidget):
 
     def _on_failed(self, message: str, details: str) -> None:
         self._error_details = details
+        self._load_error = message
         self.status_label.setText("")
         self._show_report(None)
         self.error_label.setText(message)
