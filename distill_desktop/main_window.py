@@ -6,11 +6,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QMainWindow, QMessageBox, QTabWidget, QToolBar, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QDockWidget, QLabel, QLineEdit, QMainWindow, QMessageBox, QTabWidget, QToolBar,
+                               QVBoxLayout, QWidget)
 
 from distill_engine.config.schema import TrainingConfig, config_from_dict, config_to_dict
 from distill_engine.errors import DistillError
+from distill_engine.runs.naming import default_run_name
 
 from . import paths
 from .browser.history_tab import HistoryTab
@@ -110,6 +111,11 @@ class MainWindow(QMainWindow):
         self.train_action.triggered.connect(self.start_training)
         self.pause_action.triggered.connect(self._toggle_pause)
         self.stop_action.triggered.connect(self.controller.stop)
+        self.name_edit = QLineEdit(objectName="run_name", clearButtonEnabled=True, maximumWidth=260)
+        self.name_edit.setToolTip("The next run's name in the runs list (empty: the default shown)")
+        self.name_edit.returnPressed.connect(self.train_action.trigger)
+        bar.addWidget(QLabel(" Run name: "))
+        bar.addWidget(self.name_edit)
         for action in (self.train_action, self.pause_action, self.stop_action):
             bar.addAction(action)
         self.train_hint = TrainHint()
@@ -134,6 +140,9 @@ class MainWindow(QMainWindow):
         self.train_hint.show_reason("" if ready else "Training: config edits apply to the next run" if running
                                     else f"Cannot train: {reason}", field, problem=not running)
         self.config_editor.set_running(running)
+        config = self.config_editor.config()
+        default = default_run_name(self.corpus_panel.folder() or "run", config.learning_rate if config else 0.0)
+        self.name_edit.setPlaceholderText(default.rsplit(" · ", 1)[0] + " · <start time>")
         self.pause_action.setEnabled(running)
         self.stop_action.setEnabled(running)
         if not running:
@@ -149,8 +158,10 @@ class MainWindow(QMainWindow):
         config = self.config_editor.config()
         if config is None:
             return
+        name = self.name_edit.text().strip() or None
         self.start_request(RunRequest(config=config, corpus_folder=self.corpus_panel.folder(),
-                                      runs_dir=str(self.runs_dir)))
+                                      runs_dir=str(self.runs_dir), run_name=name))
+        self.name_edit.clear()      # the next run gets its own name
 
     def start_request(self, request: RunRequest) -> None:
         """Start a run (new, resumed or from a checkpoint) unless one is already running."""

@@ -214,5 +214,5 @@ def rollback_request(previous: RunRequest, result, factor: float = 0.5) -> RunRe
         with open_run(result.run_dir) as run:
             corpus = run.corpus_path
     return dataclasses.replace(previous, config=config, corpus_folder=corpus, init_checkpoint=result.best_checkpoint or None,
-                               parent_run=result.run_dir, resume_run=None, epochs=None,
+                               parent_run=result.run_dir, resume_run=None, epochs=None, run_name=None,
                                runs_dir=previous.runs_dir)

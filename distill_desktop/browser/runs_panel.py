@@ -20,12 +20,12 @@ from distill_engine.runs.admin import delete_run, export_metrics_csv, rename_run
 from distill_engine.runs.reader import open_run
 
 from ..bridge.background import BackgroundJobs
-from .runs_model import COLUMNS, SORT_ROLE, RunsTableModel, summarise_folders
+from .runs_model import COLUMNS, SORT_ROLE, RunsTableModel, list_with_configs
 from ..widgets.flow_layout import FlowLayout
 
 
 def _list_runs(job, folders: list):
-    return summarise_folders(folders)
+    return list_with_configs(folders)
 
 
 class RunsPanel(QWidget):
@@ -94,15 +94,16 @@ class RunsPanel(QWidget):
     def refresh_now(self) -> None:
         """List the runs on this thread (for callers that need the table filled on return)."""
         self.jobs.cancel()              # a listing in progress would be older than this one
-        self._on_listed(summarise_folders(self.folders))
+        self._on_listed(list_with_configs(self.folders))
 
     def wait(self) -> None:
         """Block until the listings this panel started have finished (closing, tests)."""
         self.jobs.wait()
 
-    def _on_listed(self, summaries) -> None:
+    def _on_listed(self, listing) -> None:
+        summaries, configs = listing
         selected = set(self.selected_run_dirs())
-        self.model.set_runs(summaries)
+        self.model.set_runs(summaries, configs)
         self.select_runs([d for d in selected if self.model.row_of(d) >= 0])
         broken = sum(s.error is not None for s in summaries)
         self.status_label.setText(f"{len(summaries)} runs" + (f", {broken} unreadable" if broken else ""))
