@@ -118,15 +118,15 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.name_edit)
         for action in (self.train_action, self.pause_action, self.stop_action):
             bar.addAction(action)
-        self.train_hint = TrainHint()
-        self.train_hint.field_requested.connect(self.go_to_field)
-        self.train_hint_action = bar.addWidget(self.train_hint)
         bar.addSeparator()
         self.side_action = self.side_dock.toggleViewAction()
         self.side_action.setText("Corpus && config")
         self.side_action.setToolTip("Show or hide the corpus and config side (Ctrl+B)")
         self.side_action.setShortcut(QKeySequence("Ctrl+B"))
         bar.addAction(self.side_action)
+        self.train_hint = TrainHint()       # why Train is off, or what a run does now: the bar's free width
+        self.train_hint.field_requested.connect(self.go_to_field)
+        bar.addWidget(self.train_hint)
 
     def _update_actions(self, *_args) -> None:
         running = self.controller.is_running()
@@ -141,8 +141,9 @@ class MainWindow(QMainWindow):
                                     else f"Cannot train: {reason}", field, problem=not running)
         self.config_editor.set_running(running)
         config = self.config_editor.config()
-        default = default_run_name(self.corpus_panel.folder() or "run", config.learning_rate if config else 0.0)
-        self.name_edit.setPlaceholderText(default.rsplit(" · ", 1)[0] + " · <start time>")
+        if config is not None:      # while the config is invalid the last valid default stays
+            default = default_run_name(self.corpus_panel.folder() or "run", config.learning_rate)
+            self.name_edit.setPlaceholderText(default.rsplit(" · ", 1)[0] + " · <start time>")
         self.pause_action.setEnabled(running)
         self.stop_action.setEnabled(running)
         if not running:

@@ -129,8 +129,10 @@ class ConfigEditorPanel(QWidget):
         while len(self._rows) < n:
             i = len(self._rows)
             widget = QWidget()
-            grid = QGridLayout(widget)
-            grid.setContentsMargins(0, 0, 0, 0)
+            stack = QVBoxLayout(widget)   # the edits' grid, then the row's messages under it
+            stack.setContentsMargins(0, 0, 0, 0)
+            grid = QGridLayout()
+            stack.addLayout(grid)
             grid.setColumnMinimumWidth(0, 90)
             grid.addWidget(QLabel(f"Resolution {i + 1}"), 0, 0)
             edits = []
@@ -143,7 +145,8 @@ class ConfigEditorPanel(QWidget):
                 grid.setColumnStretch(col, 1)
                 edits.append(edit)
             error = error_label()
-            grid.addWidget(error, 1, 1, 1, len(LISTS))
+            error.setContentsMargins(94, 0, 0, 2)  # under the fields, not under "Resolution n"
+            stack.addWidget(error)
             self._rows_layout.addWidget(widget)
             self._rows.append((widget, edits, error))
         self.remove_row_button.setEnabled(len(self._rows) > 1)

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QSizePolicy, QTableWidget, QTableWidgetItem
 
-from distill_engine.audio.band_loss import AUDIBLE_LOSS_DB, is_audible_loss
+from distill_engine.audio.band_loss import AUDIBLE_LOSS_DB, is_audible_loss, share_text
 
 MAX_VISIBLE_ROWS = 4
 USED_COLUMNS = ("File", "Rate", "Split", "Above Nyquist")
@@ -62,9 +62,9 @@ def fill_used(table: QTableWidget, report) -> None:
         if used.removed_db is None:
             lost = QTableWidgetItem("nothing removed" if used.source_rate else "—")
         else:
-            lost = QTableWidgetItem(f"{used.removed_db:.0f} dB removed")
+            lost = QTableWidgetItem(f"{share_text(used.removed_db)} removed")
             lost.setToolTip(f"resampling to {report.sample_rate} Hz removes everything above {nyquist:g} Hz: "
-                            f"{used.removed_db:.1f} dB of this file's energy (audible from {AUDIBLE_LOSS_DB:g} dB)")
+                            f"{used.removed_db:.1f} dB re this file's energy (warned from {AUDIBLE_LOSS_DB:g} dB, 1 %)")
             if is_audible_loss(used.removed_db):
                 lost.setForeground(QColor(WARN_COLOR))
         for col, item in enumerate((name, rate, QTableWidgetItem(used.split), lost)):

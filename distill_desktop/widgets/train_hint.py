@@ -23,7 +23,9 @@ class TrainHint(QLabel):
         self.setTextFormat(Qt.TextFormat.RichText)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse
                                      | Qt.TextInteractionFlag.LinksAccessibleByKeyboard)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the bar
+        # takes the toolbar's free width, never more: a long reason is cut, whole in the tooltip
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setMinimumWidth(240)
         self.setContentsMargins(8, 0, 8, 0)
         self.linkActivated.connect(self.field_requested)
         self._plain = ""

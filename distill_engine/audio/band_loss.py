@@ -42,6 +42,14 @@ def is_audible_loss(loss_db: float | None) -> bool:
     return loss_db is not None and math.isfinite(loss_db) and loss_db >= AUDIBLE_LOSS_DB
 
 
+def share_text(loss_db: float) -> str:
+    """A removed share in words a person reads at once: -0.4 dB -> "91 %", -27 dB -> "0.2 %"."""
+    percent = 100 * 10 ** (loss_db / 10)
+    if percent >= 9.5:
+        return f"{percent:.0f} %"
+    return f"{percent:.1f} %" if percent >= 0.95 else f"{percent:.1g} %"
+
+
 def audible_losses(report) -> list[tuple[str, float]]:
     """(path, dB removed) of the report's used files whose resampling removed audible content."""
     return [(u.path, u.removed_db) for u in report.used if is_audible_loss(u.removed_db)]
@@ -70,7 +78,7 @@ def loss_warning(report, name=lambda path: path, most: int = 3) -> str:
     losses = sorted(audible_losses(report), key=lambda item: -item[1])
     if not losses:
         return ""
-    shown = ", ".join(f"{name(path)} ({db:.0f} dB of its energy)" for path, db in losses[:most])
+    shown = ", ".join(f"{name(path)} ({share_text(db)} of its energy)" for path, db in losses[:most])
     more = f" and {len(losses) - most} more" if len(losses) > most else ""
     n = len(losses)
     return (f"Resampling to {report.sample_rate} Hz removes audible content above {report.sample_rate / 2:g} Hz "

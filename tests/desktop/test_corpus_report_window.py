@@ -45,7 +45,7 @@ def test_the_report_shows_file_rates_the_training_rate_and_the_resampling_warnin
     assert panel.used_table.isVisible()
     rows = {panel.used_table.item(r, 0).text(): [panel.used_table.item(r, c).text() for c in range(1, 4)]
             for r in range(panel.used_table.rowCount())}
-    assert rows["closed hat.wav"][0] == "44100 Hz" and rows["closed hat.wav"][2].endswith("dB removed")
+    assert rows["closed hat.wav"][0] == "44100 Hz" and rows["closed hat.wav"][2].endswith("% removed")
     assert rows["tom.wav"] == ["16000 Hz", "train", "nothing removed"]
 
     window.config_editor.apply_builtin_preset("full band (44.1 kHz)")   # keeps the hats' top octave
