@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import QLabel, QSizePolicy
+
+MIN_WIDTH = 240
 
 
 class TrainHint(QLabel):
@@ -23,9 +25,10 @@ class TrainHint(QLabel):
         self.setTextFormat(Qt.TextFormat.RichText)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse
                                      | Qt.TextInteractionFlag.LinksAccessibleByKeyboard)
-        # takes the toolbar's free width, never more: a long reason is cut, whole in the tooltip
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.setMinimumWidth(240)
+        # takes the toolbar's free width but never asks for more (the bar would hide it in its
+        # overflow menu): a reason longer than the free width is cut, whole in the tooltip
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.setMinimumWidth(MIN_WIDTH)
         self.setContentsMargins(8, 0, 8, 0)
         self.linkActivated.connect(self.field_requested)
         self._plain = ""
@@ -44,6 +47,9 @@ class TrainHint(QLabel):
             text += f': <a href="{html.escape(field[0])}">{html.escape(field[1])}</a>'
         self.setText(f'<span style="color:{color}">{text}</span>')
         self.setToolTip(plain + ("\n(click the field's name to go to it)" if field else ""))
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+        return QSize(MIN_WIDTH, super().sizeHint().height())
 
     def plain_text(self) -> str:
         """The line as plain text (what a person reads)."""
