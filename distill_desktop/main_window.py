@@ -234,4 +234,5 @@ class MainWindow(QMainWindow):
         self.listen_panel.shutdown()
         self.history_tab.shutdown()
         self.save_settings()
+        dialog_folders.use_settings(None)
         event.accept()

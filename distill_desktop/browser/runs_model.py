@@ -1,7 +1,7 @@
 """The runs table's model: one RunSummary per row, formatted for display, raw values for sorting,
-an error badge and reason for runs that cannot be read. After the fixed columns come the parent run
-(when any listed run has one) and the config values that differ between the listed runs
-(run_columns). No widgets here."""
+an error badge and reason for runs that cannot be read. Right after Name come what tells runs apart:
+the config values that differ between the listed runs and the parent run (when any listed run has
+one), see run_columns; then the fixed columns. No widgets here."""
 from __future__ import annotations
 
 import math
@@ -51,7 +51,7 @@ class RunsTableModel(QAbstractTableModel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._runs: list = []
-        self.columns: list[str] = list(COLUMNS)   # COLUMNS, then Parent and the differing config values
+        self.columns: list[str] = list(COLUMNS)   # Name, the differing config values, Parent, the rest
         self._config_paths: dict[str, str] = {}   # column title -> dotted config path
         self._values: dict = {}                   # run folder -> {dotted path: value}
         self._parents: dict = {}                  # run folder -> its parent run's name
@@ -63,12 +63,10 @@ class RunsTableModel(QAbstractTableModel):
         self._values = dict(configs or {})
         self._parents = run_columns.parent_names(self._runs)
         paths = run_columns.differing_paths([self._values.get(s.run_dir, {}) for s in self._runs])
-        self.columns = list(COLUMNS) + ([run_columns.PARENT] if self._parents else [])
-        self._config_paths = {}
-        for path in paths:
-            title = run_columns.header(path, tuple(self.columns))
-            self._config_paths[title] = path
-            self.columns.append(title)
+        taken = (*COLUMNS, run_columns.PARENT)
+        self._config_paths = {run_columns.header(path, taken): path for path in paths}
+        self.columns = [COLUMNS[0], *self._config_paths, *([run_columns.PARENT] if self._parents else []),
+                        *COLUMNS[1:]]
         self.endResetModel()
 
     def summary(self, row: int):

@@ -22,6 +22,10 @@ from distill_engine.runs.reader import open_run
 from ..bridge.background import BackgroundJobs
 from .runs_model import COLUMNS, SORT_ROLE, RunsTableModel, list_with_configs
 from ..widgets.flow_layout import FlowLayout
+from ..widgets import dialog_folders
+
+
+MAX_COLUMN_WIDTH = 240  # a long name is cut (tooltip: the folder), never pushes the other columns away
 
 
 def _list_runs(job, folders: list):
@@ -60,6 +64,7 @@ class RunsPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
+        self.table.setWordWrap(False)   # one line per run; the full name is in the tooltip
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.sortByColumn(COLUMNS.index("Started"), Qt.SortOrder.DescendingOrder)
@@ -103,7 +108,14 @@ class RunsPanel(QWidget):
     def _on_listed(self, listing) -> None:
         summaries, configs = listing
         selected = set(self.selected_run_dirs())
-        self.model.set_runs(summaries, configs)
+        header = self.table.horizontalHeader()
+        sort_title = self.model.headerData(header.sortIndicatorSection(), Qt.Orientation.Horizontal)
+        self.model.set_runs(summaries, configs)   # the columns may change: keep the sort by its title
+        if sort_title in self.model.columns:
+            self.table.sortByColumn(self.model.columns.index(sort_title), header.sortIndicatorOrder())
+        self.table.resizeColumnsToContents()
+        for column in range(self.model.columnCount()):
+            header.resizeSection(column, min(header.sectionSize(column), MAX_COLUMN_WIDTH))
         self.select_runs([d for d in selected if self.model.row_of(d) >= 0])
         broken = sum(s.error is not None for s in summaries)
         self.status_label.setText(f"{len(summaries)} runs" + (f", {broken} unreadable" if broken else ""))
@@ -257,11 +269,15 @@ class RunsPanel(QWidget):
         return value if ok else None
 
     def ask_save_path(self, title: str, suggested: str, filters: str) -> str | None:
-        path, _ = QFileDialog.getSaveFileName(self, title, suggested, filters)
+        path, _ = QFileDialog.getSaveFileName(self, title, dialog_folders.start_path("csv_export", suggested),
+                                              filters)
+        dialog_folders.remember("csv_export", path)
         return path or None
 
     def ask_folder(self, title: str) -> str | None:
-        return QFileDialog.getExistingDirectory(self, title) or None
+        folder = QFileDialog.getExistingDirectory(self, title, dialog_folders.start_folder("run_folders")) or None
+        dialog_folders.remember("run_folders", Path(folder).parent if folder else None)
+        return folder
 
     def show_error(self, title: str, text: str) -> None:
         """Non-blocking message box (kept in `last_message`)."""

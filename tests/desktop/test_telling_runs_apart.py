@@ -38,6 +38,8 @@ def test_the_values_that_differ_are_columns_with_distinct_headers_and_the_parent
     headers, rows = table(panel)
     assert len(headers) == len(set(headers))                       # no two columns read the same
     assert {"Learning rate", "Batch size", "Parent"} <= set(headers)
+    assert headers[0] == "Name" and max(headers.index(h) for h in ("Learning rate", "Batch size", "Parent")) \
+        < headers.index("Corpus")                                  # what tells runs apart comes first
     assert "Epochs (config)" in headers                            # the planned epochs, beside the epochs done
     names = {str(s.run_dir): s.name for s in list_runs(runs_dir)}
     one, two, three = (rows[Path(r.run_dir).name] for r in (first, second, child))

@@ -145,3 +145,36 @@ def test_the_corpus_dialog_opens_in_home_then_where_the_person_last_chose(make_m
     second.corpus_panel.choose_button.click()
     assert opened[-1] == str(corpus_dir.parent)  # beside the last corpus: its sibling folders
     qtbot.waitUntil(lambda: not second.corpus_panel.is_loading(), timeout=TIMEOUT)
+
+
+def test_a_save_dialog_suggests_its_file_in_the_folder_last_used_for_that_kind(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtCore import QSettings
+
+    from distill_desktop.browser.runs_panel import RunsPanel
+    from distill_desktop.widgets import dialog_folders
+    from support import train_tiny_runs
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    (tmp_path / "exports").mkdir()
+    dialog_folders.use_settings(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
+    try:
+        [result] = train_tiny_runs(tmp_path, {"epochs": 1})
+        panel = RunsPanel([tmp_path / "runs"])
+        qtbot.addWidget(panel)
+        panel.refresh_now()
+        panel.select_runs([result.run_dir])
+        suggested = []
+
+        def fake_save(parent, title, path, filters):
+            suggested.append(path)
+            return str(tmp_path / "exports" / "metrics.csv"), filters
+        monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(fake_save))
+        run_name = Path(result.run_dir).name
+        panel.export_selected_csv()
+        panel.export_selected_csv()
+        assert suggested == [str(tmp_path / "home" / f"{run_name}.csv"),     # first: home, not the launch folder
+                             str(tmp_path / "exports" / f"{run_name}.csv")]  # then: where the last export went
+        assert (tmp_path / "exports" / "metrics.csv").is_file()
+    finally:
+        dialog_folders.use_settings(None)
