@@ -39,12 +39,17 @@ def config_values(run_dir) -> dict[str, object]:
     return flat
 
 
+#: the values people change most between runs come first; the others follow in config order
+FIRST = ("learning_rate", "batch_size", "epochs", "representation.sample_rate", "latent_dim")
+
+
 def differing_paths(values: list[dict[str, object]]) -> list[str]:
-    """The paths whose value is not the same in every run that has a config, in config order."""
+    """The paths whose value is not the same in every run that has a config (FIRST, then config order)."""
     known = [v for v in values if v]
     if len(known) < 2:
         return []
     order = list(dict.fromkeys(path for v in known for path in v))
+    order.sort(key=lambda path: FIRST.index(path) if path in FIRST else len(FIRST))  # stable: config order
     return [path for path in order if len({repr(v.get(path)) for v in known}) > 1]
 
 

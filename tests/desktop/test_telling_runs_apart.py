@@ -40,7 +40,7 @@ def test_the_values_that_differ_are_columns_with_distinct_headers_and_the_parent
     assert {"Learning rate", "Batch size", "Parent"} <= set(headers)
     assert headers[0] == "Name" and max(headers.index(h) for h in ("Learning rate", "Batch size", "Parent")) \
         < headers.index("Corpus")                                  # what tells runs apart comes first
-    assert "Epochs (config)" in headers                            # the planned epochs, beside the epochs done
+    assert headers[1:5] == ["Learning rate", "Batch size", "Epochs (config)", "Parent"]  # planned epochs: "(config)"
     names = {str(s.run_dir): s.name for s in list_runs(runs_dir)}
     one, two, three = (rows[Path(r.run_dir).name] for r in (first, second, child))
     assert (one["Learning rate"], two["Learning rate"], three["Learning rate"]) == ("1e-3", "5e-4", "1e-4")
