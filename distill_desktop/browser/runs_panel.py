@@ -208,7 +208,8 @@ class RunsPanel(QWidget):
             self.show_error("Compare configs", str(exc))
             return
         (a, b), (ca, cb) = chosen, configs
-        self.diff_dialog = ConfigDiffDialog(a.name, ca, b.name, cb, parent=self)
+        names = (a.name, b.name) if a.name != b.name else (f"{a.name} ({a.run_dir.name})", f"{b.name} ({b.run_dir.name})")
+        self.diff_dialog = ConfigDiffDialog(names[0], ca, names[1], cb, parent=self)
         self.diff_dialog.show()
 
     def rename_selected(self) -> None:

@@ -77,3 +77,17 @@ def test_the_name_field_at_train_names_the_run(make_main_window, qtbot, corpus_d
     assert window.name_edit.text() == ""            # the next run gets its own name
     [run] = list_runs(tmp_path / "runs")
     assert run.name == "kick, darker"
+
+
+def test_comparing_two_runs_a_person_gave_the_same_name_labels_them_apart(qtbot, tmp_path):
+    a, b = train_tiny_runs(tmp_path, {"run_name": "kit", "epochs": 1}, {"run_name": "kit", "epochs": 1,
+                                                                       "learning_rate": 5e-4})
+    panel = RunsPanel([tmp_path / "runs"])
+    qtbot.addWidget(panel)
+    panel.refresh_now()
+    panel.select_runs([a.run_dir, b.run_dir])
+    panel.compare_selected()
+    table = panel.diff_dialog.table
+    labels = [table.horizontalHeaderItem(c).text() for c in (1, 2)]
+    assert labels[0] != labels[1] and all(label.startswith("kit (") for label in labels)
+    panel.diff_dialog.close()
