@@ -67,25 +67,34 @@ def test_the_time_between_a_stop_and_a_resume_is_not_training_time(tmp_path, cor
 
 
 def test_a_pause_is_not_training_time(tmp_path, corpus_dir):
-    class PauseOnce(Callback):
-        def __init__(self):
-            self.resumer = None
+    resumers = []
 
+    class ResumedASecondLater(threading.Event):
+        """The trainer's pause gate: a person clicks Resume 1 s after the run stood still."""
+        def wait(self, timeout=None):
+            if not self.is_set():
+                resumers.append(threading.Timer(1.0, self.set))
+                resumers[-1].start()
+            return super().wait(timeout)
+
+    class PauseAfterFirstEpoch(Callback):
         def on_epoch(self, trainer, event):
             if event.epoch == 1:
                 trainer.request_pause()
-                self.resumer = threading.Timer(1.0, trainer.resume_training)   # a person clicks Resume later
-                self.resumer.start()
 
-    pause = PauseOnce()
-    result = Trainer(tiny_config(epochs=2), corpus_dir, runs_dir=tmp_path / "runs", callbacks=[pause]).run()
-    pause.resumer.join()
+    trainer = Trainer(tiny_config(epochs=2), corpus_dir, runs_dir=tmp_path / "runs", callbacks=[PauseAfterFirstEpoch()])
+    trainer._resume = ResumedASecondLater()
+    trainer._resume.set()
+    result = trainer.run()
+    for resumer in resumers:
+        resumer.join()
+    assert len(resumers) == 1                       # it did stand still once
     with open_run(result.run_dir) as run:
         summary = run.summary()
-        _, wall_times = run.metric("wall_time", per="step")
-    wall = float(wall_times.max() - wall_times.min())
-    assert wall >= 1.0                          # the pause is in the wall-clock span ...
-    assert summary.duration_s < wall - 0.5      # ... and not in the training time
+        started, finished = run.events("run_started")[0], run.events("run_finished")[-1]
+    wall = finished.wall_time - started.wall_time    # from the first step's start to the end
+    assert wall >= 1.0                               # the pause is in the wall-clock span ...
+    assert summary.duration_s < wall - 0.9           # ... and not in the training time
 
 
 def test_a_run_written_before_this_change_still_lists_with_a_duration(tmp_path):
