@@ -98,6 +98,7 @@ class CheckpointWriting:
             return
         self.writer.flush(durable=True)  # the rows up to this step before the file a resume starts from
         self._write_pending_best()
+        self.state.elapsed_seconds = self._elapsed()  # a resume goes on from the training time so far
         path = self.checkpoints.save(model_state=self.model.state_dict(), optimizer_state=self.optimizer.state_dict(),
                                      epoch=self.state.epoch, step=self.state.step, **self._checkpoint_payload({}))
         self._last_checkpoint = time.monotonic()

@@ -33,6 +33,7 @@ from ..runs.recorder import RunRecorder
 from ..audio.representation import Representation
 from ..runs.reader import open_run
 from ..runs.continuing import check_can_continue
+from ..runs.naming import default_run_name
 from ..runs.writer import RunWriter, create_run, default_runs_dir
 from .corpus_change import describe_corpus_change
 from .state import SnapshotBuffers, TrainingState
@@ -64,7 +65,7 @@ class Trainer(StopControl, CheckpointWriting):
         corpus_folder: folder of audio files.
         runs_dir: where run folders go (default: $DISTILL_DATA_DIR/runs or the user data dir).
         callbacks: subscribers to the events in `distill_engine.events`.
-        run_name: a name for the run folder (default: the corpus folder's name).
+        run_name: the run's name (default: "<corpus> · lr <rate> · <HH:MM>", runs.naming).
         resume_run: an existing run folder to continue from its latest checkpoint.
         init_checkpoint: start a new run from this checkpoint's weights and optimizer state.
         parent_run: run folder the new run is linked to (with init_checkpoint).
@@ -79,7 +80,7 @@ class Trainer(StopControl, CheckpointWriting):
         self._moved_from: tuple[str, dict | None] | None = None  # (old corpus path, its report)
         self.runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
         self.callbacks = list(callbacks)
-        self.run_name = run_name or Path(self.corpus_folder).name or "run"
+        self.run_name = run_name or default_run_name(self.corpus_folder, config.learning_rate)
         self.resume_run = Path(resume_run) if resume_run else None
         self.init_checkpoint = Path(init_checkpoint) if init_checkpoint else None
         self.parent_run = str(parent_run) if parent_run else ""
@@ -261,7 +262,9 @@ class Trainer(StopControl, CheckpointWriting):
             while self.state.batch_in_epoch < self.steps_per_epoch:
                 if not self._resume.is_set():
                     epoch_rows += self._flush_steps(epoch)
+                    paused_at = time.perf_counter()
                     self._resume.wait()
+                    self._t0 += time.perf_counter() - paused_at  # a pause is not training time
                 if self._stop_agreed():
                     epoch_rows += self._flush_steps(epoch)
                     return self._stop_with_checkpoint()
