@@ -19,7 +19,10 @@ from ..training.events import WEIGHTED_TERMS
 
 MAG_EPS = 1e-8  # floor on squared magnitude, as auraloss's STFTLoss
 MAG_FLOOR = MAG_EPS ** 0.5
-LEVEL_FLOOR = 1e-8  # floor on a frame's mean square (-80 dBFS): digital silence is matched, not divided by
+#: Floor on a frame's mean square in the level term: -60 dBFS, the corpus' silence threshold (quieter
+#: frames all count as silence). At -80 dBFS the term's gradient on near-silent frames (1 / RMS)
+#: knocked a 5-minute run back every few epochs.
+LEVEL_FLOOR = 1e-6
 
 
 class _SpectralDistance(torch.autograd.Function):
