@@ -22,7 +22,9 @@ import traceback
 
 os.environ.setdefault("QT_API", "pyside6")   # superqt goes through qtpy: use the app's binding
 
-from PySide6.QtCore import QObject, QThreadPool, Signal
+import time
+
+from PySide6.QtCore import QCoreApplication, QObject, QThreadPool, Signal
 from superqt.utils import FunctionWorker
 
 #: Pool threads for background jobs: a follower holds one for as long as it follows, and a corpus
@@ -48,7 +50,7 @@ class Job:
     def __init__(self, niceness: int):
         self.niceness = niceness
         self.thread_id: int | None = None    # the pool thread running it (tests check it is not the GUI's)
-        self._cancel, self._done = threading.Event(), threading.Event()
+        self._cancel, self._done, self._started = threading.Event(), threading.Event(), threading.Event()
         self.delivered = False               # its result (or error) reached the GUI thread
         self._progress = _Progress()         # made on the GUI thread: its slots run there
 
@@ -72,6 +74,7 @@ class Job:
         self._progress.value.emit(value)
 
     def _run(self, function, args):
+        self._started.set()
         self.thread_id = threading.get_ident()
         old = None
         if self.niceness > 0:
@@ -140,8 +143,20 @@ class BackgroundJobs:
         return bool(self._jobs) and not self._jobs[-1].delivered and not self._jobs[-1].cancelled
 
     def wait(self, timeout_s: float | None = None) -> bool:
-        """Block until every job of this view has ended; False if one was still running at the timeout."""
-        ended = all(job._done.wait(timeout_s) for job in list(self._jobs))
+        """Block until every job of this view has ended; False if one was still running at the timeout.
+
+        A job started from inside an event loop is handed to the pool by a 1 ms timer (superqt's
+        FunctionWorker.start): until it has started, events are processed so that timer fires even
+        when the loop that started it has already returned (a window closed right after a run ended)."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        ended = True
+        for job in list(self._jobs):
+            while not job._started.is_set() and not job._done.is_set():
+                QCoreApplication.processEvents()
+                if job._started.wait(0.005) or (deadline is not None and time.monotonic() > deadline):
+                    break
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            ended = job._done.wait(left) and ended
         self._forget_done()
         return ended
 

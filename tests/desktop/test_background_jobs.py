@@ -45,3 +45,20 @@ def test_a_newer_job_cancels_and_silences_the_older_one(qtbot):
     assert jobs.wait(10) and first.done and second.done
     qtbot.waitUntil(lambda: first.delivered and second.delivered)   # all they sent has arrived
     assert results == [] and all_jobs_ended(5_000)
+
+
+def test_wait_returns_for_a_job_started_as_an_event_loop_ended(qtbot):
+    """superqt hands a job started inside an event loop to the pool from a 1 ms timer: closing the
+    window right after the loop that started it returned (a run just ended) must not wait forever."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    jobs, loop = BackgroundJobs(), QEventLoop()
+
+    def start_then_quit():
+        jobs.start(lambda job: 42)
+        loop.quit()
+
+    QTimer.singleShot(0, start_then_quit)
+    loop.exec()
+    assert jobs.wait(10.0)
+    assert jobs.current.done
