@@ -26,6 +26,7 @@ from .plot_readout import HoverReadout
 from ..widgets.redraw import RedrawWhenShown
 
 MAX_MARKERS = 200
+SCHEDULE_SHARE = 0.25
 X_HEADROOM = 0.05
 
 
@@ -328,7 +329,14 @@ class LossPlotPanel(RedrawWhenShown, QtWidgets.QWidget):
     def eventFilter(self, watched, event) -> bool:
         if event.type() == QtCore.QEvent.Type.Leave:
             self.readout.clear()
+        elif event.type() == QtCore.QEvent.Type.Resize:
+            self._share_height(event.size().height())
         return super().eventFilter(watched, event)
+
+    def _share_height(self, height: int) -> None:
+        """The schedules plot takes a quarter of the height (at least 70 px): on a short view the
+        layout's stretch alone gives it nearly as much as the losses."""
+        self.schedule_plot.setMaximumHeight(max(70.0, SCHEDULE_SHARE * height))
 
     def _on_mouse_moved(self, args):
         pos = args[0]

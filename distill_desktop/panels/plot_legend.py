@@ -54,13 +54,25 @@ def sample_item(pen, symbol=None, brush=None, symbol_pen=None, size=7) -> pg.Plo
     return item
 
 
+class _Strip(pg.GraphicsWidget):
+    """The layout cell holding the legend: re-fits it when resized."""
+
+    def __init__(self, on_resized):
+        super().__init__()
+        self._on_resized = on_resized
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._on_resized()
+
+
 class LegendStrip:
     """A row of the plot's GraphicsLayout holding a LegendItem, laid out in as many columns as fit.
 
     `set_entries(entries, max_columns)` replaces what it lists: [(sample item, label)]."""
 
     def __init__(self, layout: pg.GraphicsLayout, row: int, left_margin: float):
-        self.strip = pg.GraphicsWidget()
+        self.strip = _Strip(self._fit)
         layout.addItem(self.strip, row=row, col=0)
         self.legend = pg.LegendItem(brush=LEGEND_BRUSH, pen=None, sampleType=WideSample,
                                     labelTextSize="9pt", horSpacing=14, frame=False)
@@ -69,7 +81,6 @@ class LegendStrip:
         self.left_margin = left_margin
         self.entries: list = []
         self.max_columns = 0
-        self.strip.geometryChanged.connect(self._fit)
 
     def set_entries(self, entries, max_columns: int = 0) -> None:
         """max_columns: at most this many entries a row (0: as many as fit)."""
@@ -89,6 +100,8 @@ class LegendStrip:
     def _fit(self) -> None:
         """As many columns as the widest entry allows in the strip's width; the strip as tall as
         the legend's rows."""
+        if not hasattr(self, "legend"):      # (the layout sizes the strip before the legend exists)
+            return
         items = self.legend.items
         available = max(self.strip.size().width() - self.left_margin, 100)
         if items:
