@@ -152,3 +152,22 @@ def test_overlays_are_labelled_by_the_runs_names_with_ids_where_names_repeat(qtb
     finally:
         browser.shutdown()
     assert overlay_labels([("a", "1"), ("", "2"), ("a", "3")]) == ["a (1)", "2", "a (3)"]
+
+
+def test_in_the_window_the_plot_starts_log_y_and_a_new_run_clears_the_readout(
+        make_main_window, corpus_dir, make_config, qtbot):
+    window = make_main_window()
+    window.config_editor.set_config(make_config(epochs=1))
+    with qtbot.waitSignal(window.corpus_panel.report_ready, timeout=60_000):
+        window.corpus_panel.set_folder(str(corpus_dir))
+    qtbot.waitUntil(lambda: window.train_action.isEnabled(), timeout=60_000)
+    plot = window.plot_panel
+    assert plot.log_y_box.isChecked() and plot.plot.getAxis("left").logMode
+    with qtbot.waitSignal(window.controller.run_finished, timeout=60_000):
+        window.train_action.trigger()
+    plot.redraw_now()
+    plot._graphics.scene().sigMouseMoved.emit(plot.plot.vb.sceneBoundingRect().center())
+    qtbot.waitUntil(lambda: not plot.readout.is_empty())
+    with qtbot.waitSignal(window.controller.run_finished, timeout=60_000):
+        window.train_action.trigger()                  # the next run: nothing of the last one stays
+        assert plot.readout.is_empty() and len(plot.series.steps) == 0
