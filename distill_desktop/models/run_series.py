@@ -25,10 +25,11 @@ from distill_engine.training.events import EpochMetrics, StepMetrics, key_names
 
 from .series import GrowingArray
 
-#: the key columns every table keeps (the step, epoch and wall time of each row)
-STEP_KEYS = key_names(StepMetrics)
-EPOCH_KEYS = key_names(EpochMetrics)
 STEP_KEY, EPOCH_KEY, WALL_TIME = "step", "epoch", "wall_time"
+#: the key columns each table keeps: a step row's step and wall time (its integer epoch is not kept:
+#: fractional_epochs places every step), an epoch row's epoch, step and wall time
+STEP_KEYS = tuple(k for k in key_names(StepMetrics) if k != EPOCH_KEY)
+EPOCH_KEYS = key_names(EpochMetrics)
 CHANGES = ("steps", "epochs", "pace", "cleared")
 _NAN = math.nan
 
