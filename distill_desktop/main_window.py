@@ -6,11 +6,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QMainWindow, QMessageBox, QTabWidget, QToolBar, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QDockWidget, QLabel, QLineEdit, QMainWindow, QMessageBox, QTabWidget, QToolBar,
+                               QVBoxLayout, QWidget)
 
 from distill_engine.config.schema import TrainingConfig, config_from_dict, config_to_dict
 from distill_engine.errors import DistillError
+from distill_engine.runs.naming import default_run_name
 
 from . import paths
 from .browser.history_tab import HistoryTab
@@ -23,7 +24,9 @@ from .panels.loss_plot import LossPlotPanel
 from .panels.status_bar import TrainingStatus
 from .bridge.training_controller import TrainingController
 from .bridge.worker import RunRequest
+from .widgets import dialog_folders
 from .widgets.audio_player import AudioPlayer
+from .widgets.train_hint import TrainHint
 
 
 class MainWindow(QMainWindow):
@@ -34,6 +37,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Distill")
         self.settings = settings or QSettings(str(paths.settings_file()), QSettings.IniFormat)
         self.runs_dir = Path(runs_dir) if runs_dir else paths.runs_dir()
+        dialog_folders.use_settings(self.settings)
         config = self._restored_config()
 
         self.player = AudioPlayer(parent=self)      # one clip at a time, for the whole window
@@ -80,7 +84,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.status, 1)
         self._build_toolbar()
 
-        self.config_editor.validity_changed.connect(self._update_actions)
+        self.config_editor.problems_changed.connect(self._update_actions)
         self.config_editor.config_changed.connect(self.corpus_panel.set_config)
         self.corpus_panel.report_ready.connect(self._update_actions)
         self.corpus_panel.load_failed.connect(self._update_actions)
@@ -107,6 +111,11 @@ class MainWindow(QMainWindow):
         self.train_action.triggered.connect(self.start_training)
         self.pause_action.triggered.connect(self._toggle_pause)
         self.stop_action.triggered.connect(self.controller.stop)
+        self.name_edit = QLineEdit(objectName="run_name", clearButtonEnabled=True, maximumWidth=260)
+        self.name_edit.setToolTip("The next run's name in the runs list (empty: the default shown)")
+        self.name_edit.returnPressed.connect(self.train_action.trigger)
+        bar.addWidget(QLabel(" Run name: "))
+        bar.addWidget(self.name_edit)
         for action in (self.train_action, self.pause_action, self.stop_action):
             bar.addAction(action)
         bar.addSeparator()
@@ -115,32 +124,45 @@ class MainWindow(QMainWindow):
         self.side_action.setToolTip("Show or hide the corpus and config side (Ctrl+B)")
         self.side_action.setShortcut(QKeySequence("Ctrl+B"))
         bar.addAction(self.side_action)
+        self.train_hint = TrainHint()       # why Train is off, or what a run does now: the bar's free width
+        self.train_hint.field_requested.connect(self.go_to_field)
+        bar.addWidget(self.train_hint)
 
     def _update_actions(self, *_args) -> None:
         running = self.controller.is_running()
-        has_corpus = bool(self.corpus_panel.folder()) and not self._corpus_unusable()
-        ready = self.config_editor.is_valid() and has_corpus and not running
+        corpus_problem = self.corpus_panel.unusable_reason()
+        ready = self.config_editor.is_valid() and not corpus_problem and not running
         self.train_action.setEnabled(ready)
         reason = ("" if ready else "training is running" if running else
-                  "fix the marked config fields first" if not self.config_editor.is_valid() else
-                  "choose a folder with usable audio")
+                  "fix the marked config field" if not self.config_editor.is_valid() else corpus_problem)
         self.train_action.setToolTip("Start training" if ready else f"Cannot train: {reason}")
+        field = self.config_editor.first_invalid_field() if not running else None
+        self.train_hint.show_reason("" if ready else "Training: config edits apply to the next run" if running
+                                    else f"Cannot train: {reason}", field, problem=not running)
+        self.config_editor.set_running(running)
+        config = self.config_editor.config()
+        if config is not None:      # while the config is invalid the last valid default stays
+            default = default_run_name(self.corpus_panel.folder() or "run", config.learning_rate)
+            self.name_edit.setPlaceholderText(default.rsplit(" · ", 1)[0] + " · <start time>")
         self.pause_action.setEnabled(running)
         self.stop_action.setEnabled(running)
         if not running:
             self.pause_action.setText("❚❚ Pause")
 
-    def _corpus_unusable(self) -> bool:
-        return self.corpus_panel.report() is None and bool(self.corpus_panel.error_label.text()) \
-            and not self.corpus_panel.is_loading()
+    def go_to_field(self, path: str) -> None:
+        """Show the config side and scroll its editor to the field at `path` (the hint's link)."""
+        self.side_dock.show()
+        self.config_editor.reveal_field(path)
 
     def start_training(self) -> None:
         """Train on the chosen corpus with the edited config (Train button)."""
         config = self.config_editor.config()
         if config is None:
             return
+        name = self.name_edit.text().strip() or None
         self.start_request(RunRequest(config=config, corpus_folder=self.corpus_panel.folder(),
-                                      runs_dir=str(self.runs_dir)))
+                                      runs_dir=str(self.runs_dir), run_name=name))
+        self.name_edit.clear()      # the next run gets its own name
 
     def start_request(self, request: RunRequest) -> None:
         """Start a run (new, resumed or from a checkpoint) unless one is already running."""
@@ -212,4 +234,5 @@ class MainWindow(QMainWindow):
         self.listen_panel.shutdown()
         self.history_tab.shutdown()
         self.save_settings()
+        dialog_folders.use_settings(None)
         event.accept()

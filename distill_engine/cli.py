@@ -80,7 +80,7 @@ class TerminalReporter(Callback):
 
 class StopOnDivergence(Callback):
     def on_divergence(self, trainer, e):
-        trainer.request_stop("diverged-stopped", f"{e.monitored} rose for {e.patience} consecutive epochs")
+        trainer.request_stop("diverged-stopped", format_divergence(e))   # the rule that fired, not always the streak
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="TOML config file (defaults for missing fields), or a "
                         f"built-in preset: {', '.join(p.name for p in PRESETS)}")
     parser.add_argument("--epochs", type=int, help="number of epochs (overrides the config)")
+    parser.add_argument("--name", help='the run\'s name in the runs list (default: "<corpus> · lr <rate> · '
+                                       '<HH:MM>")')
     parser.add_argument("--runs-dir", type=Path, help="where run folders go (default: $DISTILL_DATA_DIR/runs "
                                                         "or the per-user data directory)")
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (overrides the config)")
@@ -166,9 +168,10 @@ def main(argv=None) -> int:
     callbacks = ([] if quiet else [TerminalReporter()]) + ([StopOnDivergence()] if args.stop_on_divergence else [])
     try:
         if args.resume is not None:
-            if args.config is not None or args.corpus is not None:
+            if args.config is not None or args.corpus is not None or args.name is not None:
                 parser.error("--resume takes the corpus and config from the run folder; give only "
-                             "--epochs/--device (and --corpus NEW_PATH if the corpus folder moved)")
+                             "--epochs/--device (and --corpus NEW_PATH if the corpus folder moved); a run keeps its name "
+                             "(rename it in the window's Runs tab)")
             trainer = Trainer.resume(args.resume, epochs=args.epochs, callbacks=callbacks, device=args.device,
                                      corpus=args.corpus_moved_to)
             _speed_ups_from_args(trainer.config, args)
@@ -176,7 +179,10 @@ def main(argv=None) -> int:
             if problems:
                 raise ConfigError(problems, source=str(args.resume / "config.toml"))
         else:
-            trainer = Trainer(_config_from_args(args, parser), args.corpus, runs_dir=args.runs_dir, callbacks=callbacks)
+            if args.name is not None and not args.name.strip():
+                parser.error("--name cannot be empty; leave it out for the default name")
+            trainer = Trainer(_config_from_args(args, parser), args.corpus, runs_dir=args.runs_dir, callbacks=callbacks,
+                              run_name=args.name.strip() if args.name else None)
     except DistillError as exc:
         print(f"distill-train: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -42,6 +42,8 @@ class TrainingController(QObject):
         self._rollback_factor = 0.5
         self._failure_offered = False  # a non-finite failure got the divergence dialog, not the error box
         self.last_result = None
+        self._run_dir = ""  # the live run's folder, once it has started
+        self._stopping = ""  # the status line's stopping text while a stop writes its checkpoints
 
     def is_running(self) -> bool:
         return self.session.is_running()
@@ -50,6 +52,7 @@ class TrainingController(QObject):
         """Start a run; the views are cleared for it."""
         self.last_request = request
         self._failure_offered = False
+        self._run_dir, self._stopping = "", ""
         self.plot.clear()
         self.contributions.clear()      # weighted with the run's own weights once it starts
         self.log.append(f"Starting training on {request.corpus_folder or request.resume_run}")
@@ -68,8 +71,15 @@ class TrainingController(QObject):
         self.running_changed.emit(True)
 
     def stop(self) -> None:
-        self.status.set_state("Stopping…")
+        self._show_stopping("Stopping")
         self.session.stop("stopped", "stopped from the app")
+
+    def _show_stopping(self, what: str) -> None:
+        """Say that the run is stopping and where its checkpoint is being written."""
+        self._stopping = what
+        where = f" in {self._run_dir}/checkpoints" if self._run_dir else ""
+        self.status.set_state(f"{what}: writing the checkpoint{where}…" if self._run_dir else
+                              f"{what}: cancelling the corpus load…")
 
     def toggle_pause(self) -> bool:
         """Pause or resume (by the trainer's own state); returns True when now paused."""
@@ -91,6 +101,7 @@ class TrainingController(QObject):
 
     # -- worker signals ---------------------------------------------------------------------------
     def _on_run_started(self, event) -> None:
+        self._run_dir = event.run_dir
         self.run_started.emit(event)
         self.status.run_started(event)
         self.contributions.set_run_weights(event.term_weights)
@@ -126,6 +137,8 @@ class TrainingController(QObject):
     def _on_checkpoint(self, event) -> None:
         kind = "best checkpoint" if event.is_best else f"checkpoint ({event.reason})"
         self.log.append(f"Saved {kind} at epoch {event.epoch}, step {event.step}: {event.path}")
+        if self._stopping:
+            self.status.set_state(f"{self._stopping}: wrote {event.path}…")
 
     def _on_preview_failed(self, event) -> None:
         self.log.append(f"warning: the audio previews of epoch {event.epoch} could not be written "
@@ -161,12 +174,12 @@ class TrainingController(QObject):
             self.paused_changed.emit(self.session.paused)
         elif choice == STOP:
             self.log.append("Stopping after the divergence warning; the best checkpoint is kept.")
-            self.status.set_state("Stopping: writing the checkpoint…")
+            self._show_stopping("Stopping")
             self.session.stop("diverged-stopped", "stopped after a divergence warning")
         elif choice == ROLLBACK:
             self.log.append(f"Rolling back: stopping, then restarting from the best checkpoint with "
                             f"{self._rollback_factor:g}x the learning rate as a new linked run.")
-            self.status.set_state("Stopping: writing the checkpoint, then rolling back…")
+            self._show_stopping("Stopping to roll back")
             self._rollback_from = self.last_request
             self.session.stop("diverged-stopped", "rolled back to the best checkpoint after a divergence warning")
 
@@ -202,5 +215,5 @@ def rollback_request(previous: RunRequest, result, factor: float = 0.5) -> RunRe
         with open_run(result.run_dir) as run:
             corpus = run.corpus_path
     return dataclasses.replace(previous, config=config, corpus_folder=corpus, init_checkpoint=result.best_checkpoint or None,
-                               parent_run=result.run_dir, resume_run=None, epochs=None,
+                               parent_run=result.run_dir, resume_run=None, epochs=None, run_name=None,
                                runs_dir=previous.runs_dir)

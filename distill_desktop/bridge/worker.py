@@ -41,6 +41,7 @@ class RunRequest:
     resume_checkpoint: str | None = None  # which checkpoint (default: the run's latest)
     resume_mode: str = "continue"  # "continue" the same run, or a "new" run linked to it
     epochs: int | None = None  # for resume: train up to this many epochs
+    run_name: str | None = None  # a new run's name (None: the engine's default, runs.naming)
     extra_callbacks: list = field(default_factory=list)
 
 
@@ -159,7 +160,7 @@ class TrainingWorker(QObject):
                                      runs_dir=req.runs_dir)
         else:
             trainer = Trainer(req.config, req.corpus_folder, runs_dir=req.runs_dir, callbacks=callbacks,
-                              init_checkpoint=req.init_checkpoint, parent_run=req.parent_run)
+                              init_checkpoint=req.init_checkpoint, parent_run=req.parent_run, run_name=req.run_name)
         with self._lock:
             self.trainer = trainer
             if self._stop_before_start:

@@ -29,6 +29,7 @@ from distill_engine.runs.schema import CHECKPOINTS_DIR
 
 from ..models.loss_data import FIELDS
 from ..widgets.flow_layout import FlowLayout
+from ..widgets import dialog_folders
 from .render_dialog import RenderDialog
 
 #: the validation total and weighted terms (the plot's validation curves), one column each
@@ -327,7 +328,10 @@ class CheckpointsPanel(QWidget):
         return "continue" if go_on is not None and clicked is go_on else "new" if clicked is new else None
 
     def ask_export_folder(self) -> str | None:
-        return QFileDialog.getExistingDirectory(self, "Export checkpoint to folder") or None
+        folder = QFileDialog.getExistingDirectory(self, "Export checkpoint to folder",
+                                                  dialog_folders.start_folder("checkpoint_export")) or None
+        dialog_folders.remember("checkpoint_export", folder)
+        return folder
 
     def confirm(self, title: str, text: str) -> bool:
         return QMessageBox.question(self, title, text) == QMessageBox.StandardButton.Yes

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QDialog, QFileDialog, QFormLayout, QHBoxLayout, Q
                                QPlainTextEdit, QProgressBar, QPushButton, QSpinBox, QVBoxLayout)
 
 from ..bridge.render_job import RenderJob
+from ..widgets import dialog_folders
 
 AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.oga *.aiff *.aif *.mp3);;All files (*)"
 MAX_SAMPLES = 1000
@@ -86,10 +87,16 @@ class RenderDialog(QDialog):
 
     # -- choosing (the ask_* methods are replaced in tests) ------------------------------------
     def ask_input_files(self) -> list[str]:
-        return QFileDialog.getOpenFileNames(self, "Files to reconstruct", str(Path.home()), AUDIO_FILTER)[0]
+        files = QFileDialog.getOpenFileNames(self, "Files to reconstruct", dialog_folders.start_folder("render_inputs"),
+                                             AUDIO_FILTER)[0]
+        dialog_folders.remember("render_inputs", files[0] if files else None)
+        return files
 
     def ask_output_folder(self) -> str | None:
-        return QFileDialog.getExistingDirectory(self, "Render into folder", self.output.text()) or None
+        folder = QFileDialog.getExistingDirectory(self, "Render into folder", dialog_folders.start_folder(
+            "render_output", self.output.text())) or None
+        dialog_folders.remember("render_output", folder)
+        return folder
 
     def add_inputs(self) -> None:
         present = set(self.input_files())

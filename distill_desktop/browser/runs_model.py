@@ -1,5 +1,7 @@
 """The runs table's model: one RunSummary per row, formatted for display, raw values for sorting,
-an error badge and reason for runs that cannot be read. No widgets here."""
+an error badge and reason for runs that cannot be read. Right after Name come what tells runs apart:
+the config values that differ between the listed runs and the parent run (when any listed run has
+one), see run_columns; then the fixed columns. No widgets here."""
 from __future__ import annotations
 
 import math
@@ -14,6 +16,8 @@ from PySide6.QtWidgets import QApplication, QStyle
 from distill_engine.errors import RunStoreError
 from distill_engine.runs.reader import RunSummary, list_runs, open_run
 from distill_engine.runs.schema import DB_NAME, UNREADABLE
+
+from . import run_columns
 
 COLUMNS = ("Name", "Corpus", "Started", "Status", "Epochs", "Best val loss", "Duration")
 SORT_ROLE = Qt.ItemDataRole.UserRole
@@ -47,10 +51,22 @@ class RunsTableModel(QAbstractTableModel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._runs: list = []
+        self.columns: list[str] = list(COLUMNS)   # Name, the differing config values, Parent, the rest
+        self._config_paths: dict[str, str] = {}   # column title -> dotted config path
+        self._values: dict = {}                   # run folder -> {dotted path: value}
+        self._parents: dict = {}                  # run folder -> its parent run's name
 
-    def set_runs(self, summaries) -> None:
+    def set_runs(self, summaries, configs: dict | None = None) -> None:
+        """Show `summaries`; `configs` ({run folder: config_values}) adds the differing values' columns."""
         self.beginResetModel()
         self._runs = list(summaries)
+        self._values = dict(configs or {})
+        self._parents = run_columns.parent_names(self._runs)
+        paths = run_columns.differing_paths([self._values.get(s.run_dir, {}) for s in self._runs])
+        taken = (*COLUMNS, run_columns.PARENT)
+        self._config_paths = {run_columns.header(path, taken): path for path in paths}
+        self.columns = [COLUMNS[0], *self._config_paths, *([run_columns.PARENT] if self._parents else []),
+                        *COLUMNS[1:]]
         self.endResetModel()
 
     def summary(self, row: int):
@@ -67,24 +83,33 @@ class RunsTableModel(QAbstractTableModel):
         row = self.row_of(run_dir)
         if row >= 0 and self._runs[row].status != status:
             self._runs[row] = replace(self._runs[row], status=status)
-            index = self.index(row, COLUMNS.index("Status"))
+            index = self.index(row, self.columns.index("Status"))
             self.dataChanged.emit(index, index)
 
     def rowCount(self, parent=QModelIndex()):
         return 0 if parent.isValid() else len(self._runs)
 
     def columnCount(self, parent=QModelIndex()):
-        return 0 if parent.isValid() else len(COLUMNS)
+        return 0 if parent.isValid() else len(self.columns)
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self.columns):
+            return None
+        title = self.columns[section]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return title
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if title in self._config_paths:
+                return f"{self._config_paths[title]}: differs between the listed runs"
+            return {"Duration": "Training time: pauses and the time between a stop and a resume are not "
+                                "counted", run_columns.PARENT: "The run this one was started from (roll back, "
+                                "or a new run from a checkpoint)"}.get(title)
         return None
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
-        s, column = self._runs[index.row()], COLUMNS[index.column()]
+        s, column = self._runs[index.row()], self.columns[index.column()]
         broken = s.error is not None
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(s, column)
@@ -99,6 +124,8 @@ class RunsTableModel(QAbstractTableModel):
                 hint = s.status_reason or STATUS_HINTS.get(s.status, s.status)
                 return hint + ("\nThis run's folder is read-only here: it can be viewed, not continued "
                                "(copy it somewhere writable to continue it)." if s.read_only else "")
+            if column == run_columns.PARENT:
+                return s.parent_run or None
             return str(s.run_dir) if column == "Name" else self._text(s, column)
         if role == Qt.ItemDataRole.DecorationRole and broken and column == "Name":
             return _style_icon(QStyle.StandardPixmap.SP_MessageBoxWarning)
@@ -107,8 +134,12 @@ class RunsTableModel(QAbstractTableModel):
             return QColor(color) if color else None
         return None
 
-    @staticmethod
-    def _text(s, column: str) -> str:
+    def _text(self, s, column: str) -> str:
+        if column == run_columns.PARENT:
+            return self._parents.get(s.run_dir, "")
+        if column in self._config_paths:
+            path = self._config_paths[column]
+            return run_columns.format_value(path, self._values.get(s.run_dir, {}).get(path))
         if column == "Name":
             return s.name
         if column == "Corpus":
@@ -124,8 +155,9 @@ class RunsTableModel(QAbstractTableModel):
             return "—" if value is None or not math.isfinite(value) else f"{value:.4g}"
         return format_duration(s.duration_s)
 
-    @staticmethod
-    def _sort_key(s, column: str):
+    def _sort_key(self, s, column: str):
+        if column in self._config_paths:
+            return run_columns.sort_value(self._values.get(s.run_dir, {}).get(self._config_paths[column]))
         if column == "Epochs":
             return s.epochs_done
         if column == "Best val loss":
@@ -135,7 +167,7 @@ class RunsTableModel(QAbstractTableModel):
             return -1.0 if s.duration_s is None else s.duration_s
         if column == "Started":
             return s.created_at or ""
-        return RunsTableModel._text(s, column).lower()
+        return self._text(s, column).lower()
 
 
 def _style_icon(pixmap):
@@ -162,6 +194,12 @@ def summarise_folders(folders) -> list:
                 seen.add(key)
                 found.append(s)
     return found
+
+
+def list_with_configs(folders) -> tuple[list, dict]:
+    """summarise_folders' runs and {run folder: config values} of the readable ones (a background job)."""
+    summaries = summarise_folders(folders)
+    return summaries, {s.run_dir: run_columns.config_values(s.run_dir) for s in summaries if s.error is None}
 
 
 def _summarise_one(run_dir: Path):

@@ -20,12 +20,16 @@ from distill_engine.runs.admin import delete_run, export_metrics_csv, rename_run
 from distill_engine.runs.reader import open_run
 
 from ..bridge.background import BackgroundJobs
-from .runs_model import COLUMNS, SORT_ROLE, RunsTableModel, summarise_folders
+from .runs_model import COLUMNS, SORT_ROLE, RunsTableModel, list_with_configs
 from ..widgets.flow_layout import FlowLayout
+from ..widgets import dialog_folders
+
+
+MAX_COLUMN_WIDTH = 240  # a long name is cut (tooltip: the folder), never pushes the other columns away
 
 
 def _list_runs(job, folders: list):
-    return summarise_folders(folders)
+    return list_with_configs(folders)
 
 
 class RunsPanel(QWidget):
@@ -60,6 +64,7 @@ class RunsPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
+        self.table.setWordWrap(False)   # one line per run; the full name is in the tooltip
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.sortByColumn(COLUMNS.index("Started"), Qt.SortOrder.DescendingOrder)
@@ -94,15 +99,23 @@ class RunsPanel(QWidget):
     def refresh_now(self) -> None:
         """List the runs on this thread (for callers that need the table filled on return)."""
         self.jobs.cancel()              # a listing in progress would be older than this one
-        self._on_listed(summarise_folders(self.folders))
+        self._on_listed(list_with_configs(self.folders))
 
     def wait(self) -> None:
         """Block until the listings this panel started have finished (closing, tests)."""
         self.jobs.wait()
 
-    def _on_listed(self, summaries) -> None:
+    def _on_listed(self, listing) -> None:
+        summaries, configs = listing
         selected = set(self.selected_run_dirs())
-        self.model.set_runs(summaries)
+        header = self.table.horizontalHeader()
+        sort_title = self.model.headerData(header.sortIndicatorSection(), Qt.Orientation.Horizontal)
+        self.model.set_runs(summaries, configs)   # the columns may change: keep the sort by its title
+        if sort_title in self.model.columns:
+            self.table.sortByColumn(self.model.columns.index(sort_title), header.sortIndicatorOrder())
+        self.table.resizeColumnsToContents()
+        for column in range(self.model.columnCount()):
+            header.resizeSection(column, min(header.sectionSize(column), MAX_COLUMN_WIDTH))
         self.select_runs([d for d in selected if self.model.row_of(d) >= 0])
         broken = sum(s.error is not None for s in summaries)
         self.status_label.setText(f"{len(summaries)} runs" + (f", {broken} unreadable" if broken else ""))
@@ -195,7 +208,8 @@ class RunsPanel(QWidget):
             self.show_error("Compare configs", str(exc))
             return
         (a, b), (ca, cb) = chosen, configs
-        self.diff_dialog = ConfigDiffDialog(a.name, ca, b.name, cb, parent=self)
+        names = (a.name, b.name) if a.name != b.name else (f"{a.name} ({a.run_dir.name})", f"{b.name} ({b.run_dir.name})")
+        self.diff_dialog = ConfigDiffDialog(names[0], ca, names[1], cb, parent=self)
         self.diff_dialog.show()
 
     def rename_selected(self) -> None:
@@ -256,11 +270,15 @@ class RunsPanel(QWidget):
         return value if ok else None
 
     def ask_save_path(self, title: str, suggested: str, filters: str) -> str | None:
-        path, _ = QFileDialog.getSaveFileName(self, title, suggested, filters)
+        path, _ = QFileDialog.getSaveFileName(self, title, dialog_folders.start_path("csv_export", suggested),
+                                              filters)
+        dialog_folders.remember("csv_export", path)
         return path or None
 
     def ask_folder(self, title: str) -> str | None:
-        return QFileDialog.getExistingDirectory(self, title) or None
+        folder = QFileDialog.getExistingDirectory(self, title, dialog_folders.start_folder("run_folders")) or None
+        dialog_folders.remember("run_folders", Path(folder).parent if folder else None)
+        return folder
 
     def show_error(self, title: str, text: str) -> None:
         """Non-blocking message box (kept in `last_message`)."""

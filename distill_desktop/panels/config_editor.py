@@ -18,6 +18,8 @@ from distill_engine.config.presets import PRESETS, apply_preset, find_preset, pr
 from distill_engine.config.schema import TrainingConfig, diff_from_defaults, load_config, save_config
 from distill_engine.config.validation import ConfigError, Problem, build_config, format_value, validate
 
+from ..widgets import dialog_folders
+from .config_words import field_words, in_editor_words
 from .config_fields import (DEVICES, GROUPS, LISTS, STFT, STYLE, as_text, button, column, error_label,
                             field_type, mark_field, parse_number, restyle, row, show_message, value_at)
 
@@ -29,6 +31,7 @@ class ConfigEditorPanel(QWidget):
 
     config_changed = Signal(object)  # a valid TrainingConfig, after an edit that leaves the config valid
     validity_changed = Signal(bool)
+    problems_changed = Signal()  # after every validation (the first invalid field may have changed)
 
     def __init__(self, config: TrainingConfig | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -41,7 +44,6 @@ class ConfigEditorPanel(QWidget):
         self._valid = True
         self._last_emitted: TrainingConfig | None = None
         self._updating = False
-        self._preset_dir = ""
 
         self.load_button = button("Load preset…", self._choose_load)
         self.save_button = button("Save preset…", self._choose_save)
@@ -56,6 +58,8 @@ class ConfigEditorPanel(QWidget):
         self.builtin_summary = QLabel()
         self.builtin_summary.setWordWrap(True)
         self.general_banner = error_label("banner")
+        self.running_note = error_label("info")
+        self.running_note.setObjectName("running_note")
         self.diff_label = QLabel()
 
         body = QWidget()
@@ -75,14 +79,15 @@ class ConfigEditorPanel(QWidget):
             if title == "KL":
                 body_layout.addWidget(loss_box)
         body_layout.addStretch(1)
-        scroll = QScrollArea()
+        scroll = self.scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(body)
 
         layout = QVBoxLayout(self)
         layout.addLayout(row(QLabel("Sample rate:"), self.builtin_presets))
         layout.addLayout(row(self.load_button, self.save_button, self.reset_button))
-        for widget in (self.builtin_summary, self.preset_label, self.general_banner, self.diff_label, scroll):
+        for widget in (self.running_note, self.builtin_summary, self.preset_label, self.general_banner,
+                       self.diff_label, scroll):
             layout.addWidget(widget)
         self.set_config(config if config is not None else TrainingConfig())
 
@@ -124,8 +129,10 @@ class ConfigEditorPanel(QWidget):
         while len(self._rows) < n:
             i = len(self._rows)
             widget = QWidget()
-            grid = QGridLayout(widget)
-            grid.setContentsMargins(0, 0, 0, 0)
+            stack = QVBoxLayout(widget)   # the edits' grid, then the row's messages under it
+            stack.setContentsMargins(0, 0, 0, 0)
+            grid = QGridLayout()
+            stack.addLayout(grid)
             grid.setColumnMinimumWidth(0, 90)
             grid.addWidget(QLabel(f"Resolution {i + 1}"), 0, 0)
             edits = []
@@ -138,7 +145,8 @@ class ConfigEditorPanel(QWidget):
                 grid.setColumnStretch(col, 1)
                 edits.append(edit)
             error = error_label()
-            grid.addWidget(error, 1, 1, 1, len(LISTS))
+            error.setContentsMargins(94, 0, 0, 2)  # under the fields, not under "Resolution n"
+            stack.addWidget(error)
             self._rows_layout.addWidget(widget)
             self._rows.append((widget, edits, error))
         self.remove_row_button.setEnabled(len(self._rows) > 1)
@@ -184,6 +192,34 @@ class ConfigEditorPanel(QWidget):
 
     def preset_message(self) -> str:
         return self.preset_label.text()
+
+    def first_invalid_field(self) -> tuple[str, str] | None:
+        """(dotted path, the editor's words) of the first marked field in the editor, or None."""
+        for path in self._widgets:
+            if any(p.path == path for p in self._problems):
+                return path, field_words(path)
+        return None
+
+    def field_in_view(self, path: str) -> bool:
+        """Whether the field's box is visible in the editor's scrolled area now."""
+        widget = self._widgets[path]
+        if not widget.isVisible():
+            return False
+        viewport = self.scroll.viewport()
+        top_left = widget.mapTo(viewport, widget.rect().topLeft())
+        return viewport.rect().contains(top_left) and viewport.rect().contains(
+            widget.mapTo(viewport, widget.rect().bottomRight()))
+
+    def reveal_field(self, path: str) -> None:
+        """Scroll the editor to the field at `path` and give it the keyboard focus."""
+        widget = self._widgets[path]
+        self.scroll.ensureWidgetVisible(widget, 20, 40)
+        widget.setFocus()
+
+    def set_running(self, running: bool) -> None:
+        """Say, above the fields, that edits made while a run trains apply to the next run."""
+        show_message(self.running_note, "A run is training with the config it started with: edits "
+                                        "here apply to the next run." if running else "")
 
     def add_resolution(self) -> None:
         """Append an STFT resolution, starting as a copy of the last one."""
@@ -237,19 +273,19 @@ class ConfigEditorPanel(QWidget):
         show_message(self.preset_label, text)
 
     def _choose_load(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load preset", self._preset_dir,
+        path, _ = QFileDialog.getOpenFileName(self, "Load preset", dialog_folders.start_folder("presets"),
                                               "Distill presets (*.toml);;All files (*)")
         if path:
-            self._preset_dir = os.path.dirname(path)
+            dialog_folders.remember("presets", path)
             self.load_preset(path)
 
     def _choose_save(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save preset", self._preset_dir,
+        path, _ = QFileDialog.getSaveFileName(self, "Save preset", dialog_folders.start_folder("presets"),
                                               "Distill presets (*.toml)")
         if path:
             if not os.path.splitext(path)[1]:
                 path += ".toml"
-            self._preset_dir = os.path.dirname(path)
+            dialog_folders.remember("presets", path)
             self.save_preset(path)
 
     def _on_edit(self, _text: str = "") -> None:
@@ -287,17 +323,24 @@ class ConfigEditorPanel(QWidget):
         self._current = config
         self._mark()
         valid = not self._problems
+        first = self.first_invalid_field()
+        self.save_button.setEnabled(valid)
+        self.save_button.setToolTip("Save these values as a TOML preset" if valid else
+                                    f"Cannot save: fix {first[1] if first else 'the marked fields'} first")
         if valid != self._valid:
             self._valid = valid
             self.validity_changed.emit(valid)
+        self.problems_changed.emit()
         if valid and config != self._last_emitted:
             self._last_emitted = copy.deepcopy(config)
             self.config_changed.emit(copy.deepcopy(config))
 
     def _mark(self) -> None:
-        messages: dict[str, list[str]] = defaultdict(list)
+        messages: dict[str, list[str]] = defaultdict(list)   # in the editor's words
+        dotted: dict[str, list[str]] = defaultdict(list)     # the engine's lines, for tooltips
         for p in self._problems:
-            messages[p.path].append(p.message)
+            messages[p.path].append(in_editor_words(p.message))
+            dotted[p.path].append(str(p))
         defaults, diffs = TrainingConfig(), set(diff_from_defaults(self._current))
         for path, widget in self._widgets.items():
             if "[" in path:
@@ -309,17 +352,19 @@ class ConfigEditorPanel(QWidget):
             else:
                 default, differs = as_text(value_at(defaults, path)), path in diffs
             errors = messages.pop(path, [])
-            mark_field(widget, errors, differs, default)
+            mark_field(widget, dotted.get(path, []), differs, default)
             if path in self._errors:
                 show_message(self._errors[path], "\n".join(errors))
         for i, (_, edits, label) in enumerate(self._rows):
-            lines = [f"{title}: {m}" for name, title in LISTS
-                     for m in [p.message for p in self._problems if p.path == f"{STFT}{name}[{i}]"]]
+            paths = [f"{STFT}{name}[{i}]" for name, _ in LISTS]
+            lines = [f"{title}: {in_editor_words(p.message)}" for (_, title), path in zip(LISTS, paths)
+                     for p in self._problems if p.path == path]
             show_message(label, "\n".join(lines))
-        lists = [f"{STFT}{name}: {m}" for name, _ in LISTS for m in messages.pop(STFT + name, [])]
+            label.setToolTip("\n".join(str(p) for p in self._problems if p.path in paths))
+        lists = [f"{field_words(STFT + name)}: {m}" for name, _ in LISTS for m in messages.pop(STFT + name, [])]
         show_message(self.list_error, "\n".join(lists))
         show_message(self.loss_banner, "\n".join(messages.pop("loss", [])))
-        show_message(self.general_banner, "\n".join(f"{path}: {m}" if path else m
+        show_message(self.general_banner, "\n".join(f"{field_words(path)}: {m}" if path else m
                                                      for path, ms in messages.items() for m in ms))
         preset = preset_for(self._current)
         self.builtin_presets.setCurrentText(preset.label if preset else CUSTOM)

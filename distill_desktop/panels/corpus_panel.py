@@ -11,16 +11,18 @@ import copy
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QTimer, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget
 
+from distill_engine.audio.band_loss import loss_warning, rates_line
 from distill_engine.config.schema import TrainingConfig
 from distill_engine.errors import CorpusError
 
 from ..bridge.background import BackgroundJobs
 from ..gc_pauses import import_torch_frozen
+from ..widgets import dialog_folders
 from ..widgets.audio_player import AudioPlayer
+from .corpus_files import USED_COLUMNS, bounded_table, fill_skipped, fill_used, relative
 from .corpus_player import CorpusPlayer
 
 # Fields of the config that change what load_corpus produces; other edits do not reload.
@@ -64,6 +66,7 @@ class CorpusPanel(QWidget):
         self._demo_folder = ""
         self._report = None  # the last CorpusReport
         self._error_details = ""
+        self._load_error = ""  # the last load's failure message ("" while loading or after a report)
         self.jobs = BackgroundJobs()
         self._reload_timer = QTimer(self, singleShot=True, interval=_RELOAD_DELAY_MS)
         self._reload_timer.timeout.connect(self.reload)
@@ -89,14 +92,16 @@ class CorpusPanel(QWidget):
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet("color: #d32f2f;")
         self.error_label.hide()
+        self.rate_warning = QLabel(objectName="rate_warning", wordWrap=True)
+        self.rate_warning.setStyleSheet("color: #b26a00;")
+        self.rate_warning.hide()
+        self.used_toggle = QToolButton(checkable=True, autoRaise=True)
+        self.used_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.used_toggle.toggled.connect(self._show_used_table)
+        self.used_table = bounded_table(USED_COLUMNS)
+        self.used_table.hide()
         self.skipped_label = QLabel()
-        self.skipped_table = QTableWidget(0, 2)
-        self.skipped_table.setHorizontalHeaderLabels(["File", "Reason"])
-        self.skipped_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.skipped_table.verticalHeader().hide()
-        header = self.skipped_table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        self.skipped_table = bounded_table(("File", "Reason"))
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.choose_button)
@@ -106,10 +111,9 @@ class CorpusPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.folder_label)
         layout.addLayout(buttons)
-        for widget in (self.status_label, self.summary_label, self.error_label, self.skipped_label):
+        for widget in (self.status_label, self.summary_label, self.rate_warning, self.error_label,
+                       self.used_toggle, self.used_table, self.skipped_label, self.skipped_table):
             layout.addWidget(widget)
-        layout.addWidget(self.skipped_table, 1)
-        layout.addStretch(0)  # keeps the labels together at the top while the table is hidden
         self._show_report(None)
 
     # --- public API -----------------------------------------------------------------------------
@@ -127,6 +131,15 @@ class CorpusPanel(QWidget):
 
     def is_loading(self) -> bool:
         return self.jobs.is_running()
+
+    def unusable_reason(self) -> str:
+        """Why the current folder cannot be trained on ("" when it can, or while it loads)."""
+        if not self._folder:
+            return "choose a corpus folder"
+        if self._load_error:
+            first = self._load_error.splitlines()[0].rstrip(":")
+            return first if len(first) <= 140 else first[:139] + "…"
+        return ""
 
     def set_demo_folder(self, path: str | os.PathLike[str]) -> None:
         """Enable "Use demo corpus", which chooses `path`."""
@@ -169,6 +182,7 @@ class CorpusPanel(QWidget):
             return
         self._report = None
         self._error_details = ""
+        self._load_error = ""
         self._show_report(None)
         self.status_label.setText(f"Loading {Path(self._folder).name or self._folder}…")
         self.jobs.start(_load_report, self._folder, copy.deepcopy(self._config), on_result=self._on_loaded,
@@ -190,8 +204,11 @@ class CorpusPanel(QWidget):
     # --- internals ------------------------------------------------------------------------------
 
     def _choose_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Choose the corpus folder", self._folder)
+        here = str(Path(self._folder).parent) if self._folder else None
+        path = QFileDialog.getExistingDirectory(self, "Choose the corpus folder",
+                                                dialog_folders.start_folder("corpus", here))
         if path:
+            dialog_folders.remember("corpus", Path(path).parent)   # opens beside it: its siblings
             self.set_folder(path)
 
     def _on_progress(self, progress) -> None:
@@ -216,6 +233,7 @@ class CorpusPanel(QWidget):
 
     def _on_failed(self, message: str, details: str) -> None:
         self._error_details = details
+        self._load_error = message
         self.status_label.setText("")
         self._show_report(None)
         self.error_label.setText(message)
@@ -232,6 +250,9 @@ class CorpusPanel(QWidget):
         if report is None:
             self.summary_label.setText("")
             self.skipped_label.setText("")
+            self.rate_warning.hide()
+            self.used_toggle.hide()
+            self.used_table.hide()
             self.skipped_table.hide()
             return
         n_train = sum(1 for u in report.used if u.split == "train")
@@ -240,30 +261,30 @@ class CorpusPanel(QWidget):
             f"{n_used} file{'s' if n_used != 1 else ''} used, {_duration(report.total_duration_s)} in total\n"
             f"{n_train} training file{'s' if n_train != 1 else ''}, {n_used - n_train} validation "
             f"file{'s' if n_used - n_train != 1 else ''} "
-            f"({report.n_train_chunks} training chunks, {report.n_val_chunks} validation chunks)")
+            f"({report.n_train_chunks} training chunks, {report.n_val_chunks} validation chunks)"
+            + (f"\n{rates[:1].upper()}{rates[1:]}" if (rates := rates_line(report)) else ""))
+        warning = loss_warning(report, name=lambda path: relative(path, report.folder))
+        self.rate_warning.setText(warning)
+        self.rate_warning.setVisible(bool(warning))
+        fill_used(self.used_table, report)
+        self.used_toggle.show()
+        self._show_used_table(self.used_toggle.isChecked())
         self.skipped_label.setText(f"{len(report.skipped)} file{'s' if len(report.skipped) != 1 else ''} "
                                    "skipped" + (":" if report.skipped else ""))
         self.skipped_table.setVisible(bool(report.skipped))
-        self.skipped_table.setRowCount(len(report.skipped))
-        for row, skipped in enumerate(report.skipped):
-            name = QTableWidgetItem(_relative(skipped.path, report.folder))
-            name.setToolTip(skipped.path)
-            reason = QTableWidgetItem(skipped.reason.split(" (libsndfile: ")[0])  # the detail: in the tooltip
-            reason.setToolTip(skipped.reason)
-            self.skipped_table.setItem(row, 0, name)
-            self.skipped_table.setItem(row, 1, reason)
+        fill_skipped(self.skipped_table, report)
+
+    def _show_used_table(self, shown: bool) -> None:
+        n = len(self._report.used) if self._report is not None else 0
+        self.used_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+        self.used_toggle.setText(f"{'Hide' if shown else 'Show'} the {n} used file{'s' if n != 1 else ''} "
+                                 "and their sample rates")
+        self.used_table.setVisible(shown and self._report is not None)
 
     def skipped_rows(self) -> list[tuple[str, str]]:
         """(file, reason) of every row of the skipped-files table, as shown."""
         return [(self.skipped_table.item(r, 0).text(), self.skipped_table.item(r, 1).text())
                 for r in range(self.skipped_table.rowCount())]
-
-
-def _relative(path: str, folder: str) -> str:
-    try:
-        return Path(path).relative_to(folder).as_posix()
-    except ValueError:
-        return path
 
 
 def _duration(seconds: float) -> str:

@@ -49,7 +49,9 @@ class CorpusPlayer(QDialog):
         self.files.blockSignals(True)
         self.files.clear()
         for used in report.used:
-            self._add(used.path, f"{os.path.relpath(used.path, report.folder)}   ·   {used.duration_s:.2f} s · {used.split}")
+            rate = f" · {used.source_rate} Hz" if used.source_rate else ""
+            self._add(used.path, f"{os.path.relpath(used.path, report.folder)}   ·   {used.duration_s:.2f} s{rate} · "
+                                 f"{used.split}")
         for skipped in report.skipped:
             item = self._add(skipped.path, f"{os.path.relpath(skipped.path, report.folder)}   ·   skipped: {skipped.reason}")
             item.setForeground(Qt.GlobalColor.gray)

@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
 from ..models.audio_clips import AudioClip, ClipProblem, format_dbfs
+from . import dialog_folders
 from .spectrogram import SpectrogramView
 
 PLAY, STOP = "▶ Play", "■ Stop"
@@ -73,6 +74,7 @@ class ClipView(QFrame):
         self._playhead.timeout.connect(self._move_playhead)
         player.started.connect(self._on_started)
         player.stopped.connect(self._on_stopped)
+        player.availability_changed.connect(lambda _reason: self._update_buttons())
         self.set_clip(None)
 
     # -- content -----------------------------------------------------------------------------
@@ -148,8 +150,10 @@ class ClipView(QFrame):
     # -- export ------------------------------------------------------------------------------
     def ask_export_path(self) -> str | None:
         """The file to export to (a save dialog; tests replace this)."""
-        suggested = str(Path.home() / self.clip.path.name)
-        return QFileDialog.getSaveFileName(self, "Export clip", suggested, EXPORT_FILTER)[0] or None
+        suggested = dialog_folders.start_path("clip_export", self.clip.path.name)
+        path = QFileDialog.getSaveFileName(self, "Export clip", suggested, EXPORT_FILTER)[0] or None
+        dialog_folders.remember("clip_export", path)
+        return path
 
     def export_as(self) -> None:
         if self.clip is None:

@@ -26,12 +26,13 @@ import soxr
 import torch
 
 from ..errors import CorpusError
+from .band_loss import energy_above_db, resampling_lines
 from .decode_limits import DecodeRefused, check_header, check_values, read_mono
 from .representation import Representation
 
 SILENCE_DBFS = -60.0  # inaudible: a chunk (or a whole file) whose PEAK is below this is silence and dropped
 SILENCE_PEAK = 10 ** (SILENCE_DBFS / 20)  # (peak, not RMS: a soft ride or a click peaking at -31 dBFS is heard)
-CACHE_VERSION = 1  # bump when the cached arrays change meaning
+CACHE_VERSION = 2  # bump when the cached arrays change meaning (2: the file's rate and band loss)
 SUPPORTED_FORMATS = "WAV, FLAC, OGG/Vorbis, AIFF, MP3 and the other formats libsndfile decodes"
 
 ProgressCallback = Callable[[int, int, str], None]
@@ -46,6 +47,8 @@ class UsedFile:
     n_chunks: int
     from_cache: bool
     split: str  # "train" or "val"
+    source_rate: int = 0  # the file's own sample rate (0: a report from before it was recorded)
+    removed_db: float | None = None  # energy resampling removed, dB re the file's (band_loss; None: none)
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ class CorpusReport:
                  f"({n_train} train, {len(self.used) - n_train} validation), "
                  f"{self.total_duration_s:.1f} s in total",
                  f"  {self.n_train_chunks} training chunks, {self.n_val_chunks} validation chunks{chunk}"]
+        lines += resampling_lines(self)
         if self.skipped:
             lines.append(f"Skipped ({len(self.skipped)}):")
             lines += [f"  {printable(self._relative(s.path))}: {s.reason}" for s in self.skipped]
@@ -181,7 +185,7 @@ class _Loader:
                                   self.hop, SILENCE_PEAK])
         self.hits = self.misses = 0
 
-    def load(self, path: Path) -> tuple[float, np.ndarray, np.ndarray, bool]:
+    def load(self, path: Path) -> tuple[float, np.ndarray, np.ndarray, bool, int, float | None]:
         try:
             data = path.read_bytes()
         except OSError as exc:
@@ -192,15 +196,16 @@ class _Loader:
         cached = self._read_cache(key)
         if cached is not None:
             self.hits += 1
-            return (*cached, True)
+            duration, chunks, raw, rate, removed = cached
+            return duration, chunks, raw, True, rate, removed
         self.misses += 1
-        duration, chunks = self._decode(data)
+        duration, chunks, rate, removed = self._decode(data)
         with torch.no_grad():
             raw = self.representation.encode_raw(torch.from_numpy(chunks)).numpy().astype(np.float32, copy=False)
-        self._write_cache(key, duration, chunks, raw)
-        return duration, chunks, raw, False
+        self._write_cache(key, duration, chunks, raw, rate, removed)
+        return duration, chunks, raw, False, rate, removed
 
-    def _decode(self, data: bytes) -> tuple[float, np.ndarray]:
+    def _decode(self, data: bytes) -> tuple[float, np.ndarray, int, float | None]:
         try:
             with sf.SoundFile(io.BytesIO(data)) as sound:
                 check_header(sound, self.max_file_seconds)  # before any sample is read
@@ -218,6 +223,7 @@ class _Loader:
         except DecodeRefused as exc:
             raise _Skip(str(exc)) from None
         duration = mono.shape[0] / sr_in
+        removed = energy_above_db(mono, sr_in, self.sample_rate)
         if sr_in != self.sample_rate:
             try:
                 mono = np.asarray(soxr.resample(mono, sr_in, self.sample_rate, quality="HQ"), dtype=np.float32)
@@ -238,12 +244,12 @@ class _Loader:
                             f"silence threshold), although its {n_channels} channels are not: they cancel "
                             f"out (opposite polarity?); Distill trains on the mono mix")
             raise _Skip(f"silent: peak level {level} dBFS, below the {SILENCE_DBFS:g} dBFS silence threshold")
-        return duration, np.ascontiguousarray(chunks)
+        return duration, np.ascontiguousarray(chunks), int(sr_in), removed
 
     def _cache_path(self, key: str) -> Optional[Path]:
         return None if self.cache_dir is None else self.cache_dir / f"{key}.npz"
 
-    def _read_cache(self, key: str) -> Optional[tuple[float, np.ndarray, np.ndarray]]:
+    def _read_cache(self, key: str) -> Optional[tuple[float, np.ndarray, np.ndarray, int, float | None]]:
         """The cached entry, or None when absent, unreadable or not the expected shape (a miss)."""
         path = self._cache_path(key)
         try:
@@ -254,6 +260,7 @@ class _Loader:
         try:
             with np.load(path, allow_pickle=False) as npz:
                 duration, chunks, raw = float(npz["duration_s"]), npz["audio"], npz["raw"]
+                rate, removed = int(npz["source_rate"]), float(npz["removed_db"])
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             return None
         n = chunks.shape[0] if chunks.ndim == 2 else -1
@@ -261,9 +268,10 @@ class _Loader:
         if (n < 1 or chunks.shape[1] != self.chunk_samples or raw.shape != expected_raw
                 or chunks.dtype != np.float32 or raw.dtype != np.float32):
             return None
-        return duration, chunks, raw
+        return duration, chunks, raw, rate, removed if math.isfinite(removed) else None
 
-    def _write_cache(self, key: str, duration: float, chunks: np.ndarray, raw: np.ndarray) -> None:
+    def _write_cache(self, key: str, duration: float, chunks: np.ndarray, raw: np.ndarray, rate: int,
+                     removed: float | None) -> None:
         """Write atomically (temp file + rename); any failure just leaves the entry uncached."""
         path = self._cache_path(key)
         if path is None:
@@ -273,7 +281,8 @@ class _Loader:
             path.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
                 tmp_name = tmp.name
-                np.savez(tmp, audio=chunks, raw=raw, duration_s=np.float64(duration))
+                np.savez(tmp, audio=chunks, raw=raw, duration_s=np.float64(duration), source_rate=np.int64(rate),
+                         removed_db=np.float64(math.nan if removed is None else removed))
             os.replace(tmp_name, path)
             tmp_name = None
         except OSError:
@@ -322,7 +331,7 @@ def load_corpus(folder, config, cache_dir=None, progress: Optional[ProgressCallb
         raise CorpusError(f"Corpus folder {str(root)!r} is empty: put some sounds ({SUPPORTED_FORMATS}) in it.")
 
     loader = _Loader(config, Path(cache_dir) if cache_dir is not None else default_cache_dir())
-    loaded: dict[str, tuple[float, np.ndarray, np.ndarray, bool]] = {}
+    loaded: dict[str, tuple] = {}  # path -> _Loader.load's (duration, chunks, raw, from cache, rate, removed dB)
     skipped: list[SkippedFile] = list(unlisted)
     for done, path in enumerate(paths, start=1):
         try:
@@ -343,13 +352,27 @@ def load_corpus(folder, config, cache_dir=None, progress: Optional[ProgressCallb
     val_set = set(val_files)
     report = CorpusReport(folder=str(root), skipped=skipped, sample_rate=loader.sample_rate,
                           chunk_samples=loader.chunk_samples,
-                          used=[UsedFile(p, float(d), int(c.shape[0]), bool(hit), "val" if p in val_set else "train")
-                                for p, (d, c, _, hit) in sorted(loaded.items())])
+                          used=[UsedFile(p, float(d), int(c.shape[0]), bool(hit), "val" if p in val_set else "train",
+                                         rate, removed)
+                                for p, (d, c, _, hit, rate, removed) in sorted(loaded.items())])
 
     def stack(files: list[str], index: int, empty_shape: tuple) -> torch.Tensor:
+        """The files' arrays in one tensor, each file's array released once copied: memory peaks
+        at the corpus plus one file, not twice the corpus (np.concatenate holds both)."""
         if not files:
             return torch.zeros(empty_shape, dtype=torch.float32)
-        return torch.from_numpy(np.concatenate([loaded[p][index] for p in files], axis=0))
+        first = loaded[files[0]][index]
+        out = np.empty((sum(len(loaded[p][index]) for p in files), *first.shape[1:]), dtype=first.dtype)
+        del first
+        start = 0
+        for p in files:
+            entry = list(loaded[p])
+            array, entry[index] = entry[index], None   # the file's own copy goes once copied
+            loaded[p] = tuple(entry)
+            out[start:start + len(array)] = array
+            start += len(array)
+            del array
+        return torch.from_numpy(out)
 
     rep = loader.representation
     raw_shape = (0, 2, rep.n_freq, rep.n_frames(loader.chunk_samples))

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import RunStoreError
 from .preview_rows import PreviewRecord, preview_epochs, preview_records
+from .training_time import training_seconds
 from .step_blocks import ALL_STEPS, read_step_blocks, read_step_columns
 from .schema import (
     BEST_METRIC, CHECKPOINTS_DIR, CONFIG_NAME, CORPUS_REPORT_NAME, DB_NAME, KNOWN_METRICS, TABLES, UNREADABLE,
@@ -59,6 +60,7 @@ class RunSummary:
     error: str | None = None
     status_reason: str = ""
     read_only: bool = False  # in a folder this user cannot write: readable, cannot be continued
+    parent_run: str = ""  # the run folder this run was started from (roll back, new run from a checkpoint)
 
 
 def open_run(run_dir) -> "Run":
@@ -369,7 +371,7 @@ def unreadable_folder(run_dir: Path, exc: OSError) -> RunStoreError:
 
 
 _SUMMARY_META = ("schema_version", "run_id", "name", "corpus_path", "created_at", "finished_at",
-                 "status", "status_reason", "hostname", "heartbeat")
+                 "status", "status_reason", "hostname", "heartbeat", "parent_run")
 _SUMMARY_SQL = (", ".join("(SELECT value FROM meta WHERE key = ?)" for _ in _SUMMARY_META) +
                 ", (SELECT MAX(epoch) FROM epoch_metrics), {best}"
                 ", (SELECT wall_time FROM step_metrics ORDER BY step LIMIT 1)"
@@ -398,9 +400,10 @@ def _read_summary(conn: sqlite3.Connection, run_dir: Path) -> RunSummary:
     check_version(run_dir, meta.get("schema_version"))
     max_epoch, best_val, *times = row[len(_SUMMARY_META):]
     times = [t for t in times if t is not None]
-    if times:
+    duration = training_seconds(conn)  # training time; the wall-clock span only for older stores
+    if duration is None and times:
         duration = max(times) - min(times)
-    else:
+    elif duration is None:
         started, finished = _timestamp(meta.get("created_at")), _timestamp(meta.get("finished_at"))
         duration = finished - started if started is not None and finished is not None else None
     return RunSummary(
@@ -409,7 +412,7 @@ def _read_summary(conn: sqlite3.Connection, run_dir: Path) -> RunSummary:
         corpus_path=meta.get("corpus_path") or "", created_at=meta.get("created_at") or "",
         status=effective_status(run_dir, meta), epochs_done=int(max_epoch or 0),
         best_val_loss=None if best_val is None else float(best_val), duration_s=duration,
-        status_reason=meta.get("status_reason") or "")
+        status_reason=meta.get("status_reason") or "", parent_run=meta.get("parent_run") or "")
 
 
 def _decode_payload(text):

@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
 from distill_desktop.panels.config_editor import ConfigEditorPanel
+from distill_desktop.panels.config_words import in_editor_words
 from distill_engine.config.schema import TrainingConfig, load_config
 from distill_engine.config.validation import validate
 
@@ -59,8 +60,10 @@ def test_hop_longer_than_window_marks_that_resolution_with_the_engine_message(qt
     assert expected == ["must not exceed loss.stft.win_lengths[1] = 256"]
     cell = panel.field_widget("loss.stft.hop_sizes[1]")
     assert panel.field_error("loss.stft.hop_sizes[1]") == expected[0]
-    assert cell.property("invalid") is True and expected[0] in cell.toolTip()
-    assert any(expected[0] in text for text in visible_labels(panel))
+    assert cell.property("invalid") is True and expected[0] in cell.toolTip()  # the dotted path: in the tooltip
+    # under the row, in the editor's words
+    assert "Hop size: must not exceed Resolution 2 · Window length = 256" in visible_labels(panel)
+    assert not any("loss.stft" in text for text in visible_labels(panel))
     assert not panel.field_widget("loss.stft.hop_sizes[0]").property("invalid")
     assert panel.config() is None
 
@@ -115,7 +118,7 @@ def test_several_problems_are_all_marked_at_once(qtbot, panel):
     assert paths == {"epochs", "dropout", "representation.hop_length", "loss.stft.win_lengths[2]"}
     for path in paths:
         assert panel.field_widget(path).property("invalid") is True
-        assert panel.field_error(path) in visible_labels(panel) or path.endswith("]")
+        assert in_editor_words(panel.field_error(path)) in visible_labels(panel) or path.endswith("]")
     assert "must not exceed representation.n_fft = 1024" in panel.field_error("representation.hop_length")
 
 
@@ -123,7 +126,9 @@ def test_zero_total_loss_weight_shows_in_the_loss_banner(qtbot, panel):
     for path in ("loss.stft.weight", "loss.reconstruction.weight", "loss.kl.weight_max"):
         type_into(qtbot, panel, path, "0")
     assert panel.field_error("loss").startswith("stft.weight + reconstruction.weight + kl.weight_max is 0")
-    assert panel.loss_banner.isVisible() and panel.loss_banner.text() == panel.field_error("loss")
+    assert panel.loss_banner.isVisible()
+    assert panel.loss_banner.text() == ("STFT · Weight + Reconstruction · Weight + KL · Weight max is 0; at least "
+                                        "one loss weight must be greater than 0")
     type_into(qtbot, panel, "loss.kl.weight_max", "0.01")
     assert panel.is_valid() and not panel.loss_banner.isVisible()
 

@@ -11,7 +11,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
 from distill_desktop.panels.loss_plot import LossPlotPanel
-from distill_desktop.browser.runs_model import COLUMNS
 from distill_desktop.browser.runs_panel import RunsPanel
 from distill_desktop.browser.run_browser import RunBrowser
 from distill_engine.runs.reader import list_runs, open_run
@@ -70,7 +69,7 @@ def own_runs(tmp_path, library):
 def table(panel):
     """What the table shows, in view order: one dict per row, column name -> text."""
     model = panel.table.model()
-    return [{c: model.index(r, i).data() for i, c in enumerate(COLUMNS)} for r in range(model.rowCount())]
+    return [{c: model.index(r, i).data() for i, c in enumerate(panel.model.columns)} for r in range(model.rowCount())]
 
 
 def row_of(panel, name):
@@ -108,9 +107,9 @@ def test_listing_never_modifies_broken_or_foreign_folders(qtbot, library):
 
 
 def test_sort_and_text_filter(panel):
-    panel.table.sortByColumn(COLUMNS.index("Name"), Qt.SortOrder.AscendingOrder)
+    panel.table.sortByColumn(panel.model.columns.index("Name"), Qt.SortOrder.AscendingOrder)
     assert [row["Name"] for row in table(panel)] == ["broken", "crashed", "fast", "slow"]
-    panel.table.sortByColumn(COLUMNS.index("Epochs"), Qt.SortOrder.DescendingOrder)
+    panel.table.sortByColumn(panel.model.columns.index("Epochs"), Qt.SortOrder.DescendingOrder)
     assert [row["Epochs"] for row in table(panel)][:2] == ["2", "2"]
     panel.filter_edit.setText("UNREAD")
     assert [row["Name"] for row in table(panel)] == ["broken"]

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from distill_engine.config.schema import TrainingConfig
+from distill_engine.config.schema import RepresentationConfig, TrainingConfig
 from distill_engine.audio.corpus import CorpusReport, load_corpus, split_files
 from distill_engine.errors import CorpusError
 
@@ -242,3 +242,62 @@ def test_demo_corpus_script_makes_a_usable_corpus(tmp_path):
         assert info.samplerate == SR and info.channels == 1 and 1.0 <= info.duration <= 3.0
     corpus = load_corpus(out, TrainingConfig())
     assert corpus.report.skipped == [] and len(corpus.report.used) == len(files)
+
+
+def _band_limited_noise(rate, low, high, seconds=1.0, seed=0):
+    rng = np.random.default_rng(seed)
+    n = int(rate * seconds)
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    freqs = np.fft.rfftfreq(n, 1 / rate)
+    noise = np.fft.irfft(spectrum * ((freqs >= low) & (freqs <= high)), n)
+    return (0.5 * noise / np.max(np.abs(noise)) * np.exp(-4 * np.arange(n) / rate)).astype(np.float32)
+
+
+def test_the_report_gives_each_files_rate_and_warns_when_resampling_removes_audible_content(tmp_path):
+    from distill_engine.audio.band_loss import AUDIBLE_LOSS_DB, loss_warning
+    folder = tmp_path / "kit"
+    folder.mkdir()
+    sf.write(folder / "hat.wav", _band_limited_noise(44100, 7000, 18000), 44100)     # most energy above 8 kHz
+    t = np.arange(44100) / 44100
+    sf.write(folder / "kick.wav", (0.8 * np.sin(2 * np.pi * 60 * t) * np.exp(-5 * t)).astype(np.float32), 44100)
+    sf.write(folder / "tom.wav", (0.5 * np.sin(2 * np.pi * 150 * t[:16000]) * np.exp(-5 * t[:16000])).astype(np.float32),
+             16000)
+    config = TrainingConfig(representation=RepresentationConfig(sample_rate=16000), validation_fraction=0.0)
+    report = load_corpus(folder, config, cache_dir=tmp_path / "cache").report
+    used = {Path(u.path).name: u for u in report.used}
+    assert {name: u.source_rate for name, u in used.items()} == {"hat.wav": 44100, "kick.wav": 44100, "tom.wav": 16000}
+    assert used["hat.wav"].removed_db > AUDIBLE_LOSS_DB            # measured, not guessed from the rate
+    assert used["kick.wav"].removed_db is None or used["kick.wav"].removed_db < -60
+    assert used["tom.wav"].removed_db is None                       # not resampled
+    warning = loss_warning(report)
+    assert "hat.wav" in warning and "kick.wav" not in warning and "above 8000 Hz" in warning
+    text = report.render()
+    assert "files at 44100 Hz (2 files), 16000 Hz (1 file); trained at 16000 Hz" in text and "warning:" in text
+
+    again = load_corpus(folder, config, cache_dir=tmp_path / "cache").report   # from the cache: same figures
+    assert all(u.from_cache for u in again.used)
+    assert [(u.source_rate, u.removed_db) for u in again.used] == [(u.source_rate, u.removed_db) for u in report.used]
+    restored = CorpusReport.from_dict(json.loads(json.dumps(report.to_dict())))
+    assert restored.used == report.used
+
+
+def test_a_report_saved_before_file_rates_were_recorded_still_reads(tmp_path):
+    old = {"folder": str(tmp_path), "sample_rate": 16000, "chunk_samples": 16000,
+           "used": [{"path": str(tmp_path / "a.wav"), "duration_s": 1.0, "n_chunks": 1, "from_cache": False,
+                     "split": "train"}], "skipped": []}
+    report = CorpusReport.from_dict(old)
+    assert report.used[0].source_rate == 0 and "files at" not in report.render()
+
+
+@pytest.mark.parametrize("name, warned", [("camera-shutter.oga", True), ("dialog-error.oga", False)])
+def test_on_real_recordings_a_bright_shutter_is_warned_and_a_soft_chime_is_not(tmp_path, name, warned):
+    from distill_engine.audio.band_loss import audible_losses
+    source = Path("/work/corpora/freedesktop") / name
+    if not source.exists():
+        pytest.skip("the shared recordings are not on this machine")
+    folder = tmp_path / "real"
+    folder.mkdir()
+    (folder / name).write_bytes(source.read_bytes())
+    config = TrainingConfig(representation=RepresentationConfig(sample_rate=16000), validation_fraction=0.0)
+    report = load_corpus(folder, config, cache_dir=tmp_path / "cache").report
+    assert bool(audible_losses(report)) is warned
