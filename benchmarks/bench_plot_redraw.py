@@ -119,9 +119,9 @@ def main() -> None:
           f"plot {panel.plot.vb.width():.0f} px wide")
     print(f"{'load (bulk rows)':<58} {load:7.1f} ms")
     print(f"{'first redraw (builds min/max pyramids)':<58} {first:7.1f} ms")
-    drawn = panel.plot_items("train_loss")[0].getData()
-    print(f"{'points handed to pyqtgraph per 1M-point curve':<58} {len(drawn[0]):7d}"
-          f"   (spike kept: {drawn[1].max() == 50.0})")
+    item = panel.plot_items("train_loss")[0]         # xData/yData: what was handed over, before log y
+    print(f"{'points handed to pyqtgraph per 1M-point curve':<58} {len(item.xData):7d}"
+          f"   (spike kept: {item.yData.max() == 50.0}; y axis {'log' if panel.log_y_box.isChecked() else 'linear'})")
 
     def full_redraw():
         panel.data.mark_all_dirty()
