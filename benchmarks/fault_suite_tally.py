@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SUITE = ["tests/faults", "tests/desktop/test_faults_window.py"]
+SUITE = ["tests/faults", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests" / "desktop").glob("test_faults_*.py"))]
 KINDS = {"traceback": "tracebacks or crashes", "unclear": "unclear messages or wrong results",
          "data_loss": "data-loss cases", "code_execution": "code-execution cases"}
 

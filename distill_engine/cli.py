@@ -80,7 +80,7 @@ class TerminalReporter(Callback):
 
 class StopOnDivergence(Callback):
     def on_divergence(self, trainer, e):
-        trainer.request_stop("diverged-stopped", f"{e.monitored} rose for {e.patience} consecutive epochs")
+        trainer.request_stop("diverged-stopped", format_divergence(e))   # the rule that fired, not always the streak
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -57,11 +57,12 @@ def train_tiny_runs(root, *runs):
     return results
 
 
-def torchrun_command(*args, processes=2) -> list:
-    """The torchrun command line running `args` (-m module ... or a script) on `processes` processes."""
+def torchrun_command(*args, processes=2, launcher="torch.distributed.run") -> list:
+    """The torchrun command line running `args` (-m module ... or a script) on `processes` processes;
+    launcher="distill_engine.launch" gives the same through `distill-torchrun`."""
     import sys
 
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}", *args]
+    return [sys.executable, "-m", launcher, "--standalone", f"--nproc-per-node={processes}", *args]
 
 
 def one_thread_environment(**extra) -> dict:

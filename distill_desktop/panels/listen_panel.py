@@ -54,6 +54,7 @@ class ListenPanel(QWidget):
         self.jobs = BackgroundJobs()
         self.player.stopped.connect(self._on_player_stopped)
         self.player.failed.connect(lambda _key, reason: self.status.setText(f"Cannot play: {reason}"))
+        self.player.availability_changed.connect(lambda _reason: self._enable_all_ab())
         self._build()
 
     def _build(self) -> None:
@@ -330,6 +331,10 @@ class ListenPanel(QWidget):
             grid.addWidget(view, row + s // SAMPLE_COLUMNS, s % SAMPLE_COLUMNS)
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
+
+    def _enable_all_ab(self) -> None:
+        for original, recon, ab in self.clip_rows:
+            self._enable_ab(ab, original, recon)
 
     def _enable_ab(self, ab: QPushButton, original: ClipView, recon: ClipView) -> None:
         if not self.player.available:

@@ -10,11 +10,19 @@ Whether there is an output is asked once, through `output_check` (injectable: te
 paths): without QtMultimedia's libraries or without an output device `available` is False,
 `unavailable_reason` says why, and `play` does nothing. Views disable their play buttons with
 that reason as the tooltip.
+
+Before each start the player asks its server watch (widgets/audio_server.py) whether the PulseAudio
+server it began with is still there: Qt's backend aborts the process when a sink starts after the
+server went away. A lost server turns playback off (`availability_changed` carries the reason) and
+the views disable their buttons; nothing else changes.
 """
 from __future__ import annotations
 
 import numpy as np
+import shiboken6
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, Signal
+
+from .audio_server import PulseServerWatch
 
 
 def default_output_check():
@@ -48,10 +56,13 @@ class AudioPlayer(QObject):
     started = Signal(str)          # key of the clip now playing
     stopped = Signal(str)          # key of the clip that stopped (finished, stopped or replaced)
     failed = Signal(str, str)      # key, reason: the output refused the clip
+    availability_changed = Signal(str)   # the reason playback is now unavailable
 
-    def __init__(self, output_check=default_output_check, parent=None):
+    def __init__(self, output_check=default_output_check, parent=None,
+                 server_watch=PulseServerWatch.for_environment):
         super().__init__(parent)
         self.device, self.unavailable_reason = output_check()
+        self._server = server_watch() if self.device is not None and server_watch else None
         self._sink = None
         self._buffer = None
         self._key: str | None = None
@@ -71,6 +82,11 @@ class AudioPlayer(QObject):
         """Play `samples` from `start_s` seconds (replacing whatever plays); False if it cannot."""
         self.stop()
         if not self.available or len(samples) == 0:
+            return False
+        lost = self._server.lost() if self._server is not None else ""
+        if lost:
+            self._turn_off(lost)
+            self.failed.emit(key, lost)
             return False
         from PySide6.QtMultimedia import QAudioFormat, QAudioSink
 
@@ -118,9 +134,13 @@ class AudioPlayer(QObject):
         if self._sink is not None:
             self._finish("")
 
+    def _turn_off(self, reason: str) -> None:
+        self.device, self.unavailable_reason, self._server = None, reason, None
+        self.availability_changed.emit(reason)
+
     def _on_state(self, sink) -> None:
         QAudio = _audio_namespace()
-        if sink is not self._sink:
+        if sink is not self._sink or not shiboken6.isValid(sink):   # replaced, or deleted at exit
             return
         state = sink.state()
         if state == QAudio.State.IdleState:          # the buffer ran out: the clip has ended

@@ -74,6 +74,7 @@ class ClipView(QFrame):
         self._playhead.timeout.connect(self._move_playhead)
         player.started.connect(self._on_started)
         player.stopped.connect(self._on_stopped)
+        player.availability_changed.connect(lambda _reason: self._update_buttons())
         self.set_clip(None)
 
     # -- content -----------------------------------------------------------------------------

@@ -12,6 +12,8 @@ import math
 
 import torch
 
+from .fused_polar import magnitude_polar
+
 LOG_EPS = 1e-7
 DEFAULT_LOG_MAG_MEAN = -6.0
 DEFAULT_LOG_MAG_STD = 4.0
@@ -94,10 +96,13 @@ class Representation:
 
     def normalise(self, raw: torch.Tensor) -> torch.Tensor:
         """Raw encoding -> model space (channel 0 standardised by the corpus statistics)."""
-        if raw.dim() == 3:
-            return self.normalise(raw.unsqueeze(0))[0]
-        log_mag = (raw[:, 0] - self.log_mag_mean) / self.log_mag_std
-        return torch.stack([log_mag, raw[:, 1]], dim=1)
+        return self.normalise_(raw.clone())
+
+    def normalise_(self, raw: torch.Tensor) -> torch.Tensor:
+        """`normalise` in place (no second copy of a corpus' representation); returns `raw`."""
+        log_mag = raw[0] if raw.dim() == 3 else raw[:, 0]
+        log_mag.sub_(self.log_mag_mean).div_(self.log_mag_std)
+        return raw
 
     def magnitude(self, rep: torch.Tensor) -> torch.Tensor:
         """Linear magnitude [batch, freq, frames] of a normalised representation.
@@ -126,9 +131,9 @@ class Representation:
             return self.decode(rep.unsqueeze(0), length, precise)[0]
         out_dtype = rep.dtype
         if not precise and rep.shape[-1] <= TRAINING_FRAMES and rep.dtype != torch.float64:
-            magnitude = self.magnitude(rep)
             phase = self._training_phase(rep[:, 1])
-            spec = torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
+            spec = magnitude_polar(rep[:, 0], phase, self.log_mag_std, self.log_mag_mean, math.log(self.n_fft), LOG_EPS)
+            real_dtype = rep.dtype
         else:
             if precise:
                 rep = rep.to(_precise_dtype(rep))
@@ -139,8 +144,9 @@ class Representation:
                                 dim=-1)
             phase = wrap_phase(torch.cumsum(advance, dim=-1)).to(magnitude.dtype)
             spec = torch.polar(magnitude, phase)
+            real_dtype = magnitude.dtype
         if spec.device.type == "cpu":  # torch.istft is faster here, and its check costs no sync
-            audio = torch.istft(spec, self.n_fft, self.hop_length, window=self._window(spec.device, magnitude.dtype),
+            audio = torch.istft(spec, self.n_fft, self.hop_length, window=self._window(spec.device, real_dtype),
                                 center=True, length=length)
         else:
             audio = self._inverse_stft(spec, length)

@@ -21,6 +21,7 @@ from safetensors import SafetensorError
 
 from ..errors import CheckpointError
 from ..atomic_file import atomic_write
+from .bounded_json import bounded_json
 from .safetensors_writer import safetensors_chunks
 
 FORMAT = "distill-checkpoint"
@@ -28,17 +29,6 @@ SCHEMA_VERSION = 1
 METADATA_KEY = "distill"
 BEST_NAME = "best.safetensors"
 _MAX_HEADER_BYTES = 16_000_000  # a Distill header is ~100 KB (safetensors itself allows 100 MB)
-_MAX_JSON_DEPTH = 64  # a Distill header nests ~6 levels; json.loads recurses once per level
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
-
-def _bracket_steps():
-    import numpy as np
-    steps = np.zeros(256, np.int8)
-    steps[[ord("["), ord("{")]], steps[[ord("]"), ord("}")]] = 1, -1
-    return steps
-
-
-_BRACKET_STEP = _bracket_steps()
 _REGULAR_NAME = re.compile(r"^epoch-(\d+)-step-(\d+)\.safetensors$")
 _FIX = "choose another checkpoint, or start the run again without resuming"
 
@@ -159,26 +149,10 @@ def _not_distill(path, why: str) -> CheckpointError:
     return CheckpointError(f"{path} is not a Distill checkpoint ({why}); {_FIX}.")
 
 
-def _bounded_json(text) -> Any:
-    """json.loads that refuses nesting deeper than _MAX_JSON_DEPTH before parsing (ValueError);
-    a parse that still runs out of stack or into a huge number is a ValueError too."""
-    if isinstance(text, (bytes, bytearray)):
-        text = text.decode("utf-8")
-    if not isinstance(text, str):
-        raise TypeError(f"expected JSON text, not {type(text).__name__}")
-    depth = json_nesting_depth(text)
-    if depth > _MAX_JSON_DEPTH:
-        raise ValueError(f"JSON nested {depth} levels deep (at most {_MAX_JSON_DEPTH})")
-    try:
-        return json.loads(text)
-    except (RecursionError, OverflowError) as exc:
-        raise ValueError(str(exc)) from None
-
-
 def _parse_header(path: pathlib.Path, head: bytes, size: int) -> dict:
     """Validate a safetensors JSON header against the file size; return the Distill document."""
     try:
-        header = _bounded_json(head)
+        header = bounded_json(head)
         end = max([_offset(e["data_offsets"][1]) for k, e in header.items() if k != "__metadata__"]
                   or [0])
     except (UnicodeDecodeError, ValueError, TypeError, KeyError, IndexError, AttributeError):
@@ -190,7 +164,7 @@ def _parse_header(path: pathlib.Path, head: bytes, size: int) -> dict:
     if not isinstance(metadata, dict) or METADATA_KEY not in metadata:
         raise _not_distill(path, "a safetensors file without Distill metadata")
     try:
-        doc = _bounded_json(metadata[METADATA_KEY])
+        doc = bounded_json(metadata[METADATA_KEY])
     except (TypeError, ValueError):
         raise CheckpointError(f"{path} is damaged: its Distill metadata is not valid JSON; "
                               f"{_FIX}.") from None
@@ -261,20 +235,6 @@ def _offset(value) -> int:
     if type(value) is not int or value < 0:
         raise ValueError(f"data offset {value!r} is not a byte position")
     return value
-
-
-def json_nesting_depth(text: str) -> int:
-    """The deepest [ / { nesting of JSON text, brackets inside strings not counted (a linear scan)."""
-    import numpy as np
-
-    bare = _JSON_STRING.sub('""', text) if '"' in text else text  # strings hold no structure
-    codes = np.frombuffer(bare.encode("utf-8", "replace"), np.uint8)
-    depth = deepest = 0
-    for start in range(0, len(codes), 1 << 20):  # in 1 MiB pieces: memory stays bounded
-        running = np.cumsum(_BRACKET_STEP[codes[start:start + (1 << 20)]], dtype=np.int64) + depth
-        if len(running):
-            deepest, depth = max(deepest, int(running.max())), int(running[-1])
-    return deepest
 
 
 def read_checkpoint_info(path) -> CheckpointInfo:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .schema import TrainingConfig, config_to_dict, load_config, tomllib
+from .schema import TrainingConfig, config_to_dict, flatten_config, load_config, tomllib
 from .validation import ConfigError, Problem, build_config
 
 PRESETS_DIR = Path(__file__).with_name("presets")
@@ -47,9 +47,9 @@ def find_preset(name: str) -> Preset | None:
 
 def preset_for(config: TrainingConfig) -> Preset | None:
     """The preset whose fields all equal `config`'s, or None (edited or custom values)."""
-    values = _flatten(config_to_dict(config))
+    values = flatten_config(config_to_dict(config))
     for preset in PRESETS:
-        if all(values.get(k) == v for k, v in _flatten(_read(preset)).items()):
+        if all(values.get(k) == v for k, v in flatten_config(_read(preset)).items()):
             return preset
     return None
 
@@ -87,13 +87,3 @@ def _merge(into: dict, update: dict) -> None:
             _merge(into[key], value)
         else:
             into[key] = value
-
-
-def _flatten(data: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[prefix + key] = value
-    return out

@@ -111,6 +111,17 @@ def config_to_dict(config: TrainingConfig) -> dict[str, Any]:
     return _to_dict(config)
 
 
+def flatten_config(data: dict, prefix: str = "") -> dict[str, Any]:
+    """A config dict's leaves by dotted path ("loss.stft.fft_sizes"), tuples as lists."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(flatten_config(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
 def _to_dict(obj: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in dataclasses.fields(obj):

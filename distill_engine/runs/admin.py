@@ -22,6 +22,7 @@ import sqlite3
 from pathlib import Path
 
 from ..checkpoints.format import CheckpointManager, read_checkpoint_info
+from ..config.schema import flatten_config
 from ..errors import CheckpointError, RunStoreError
 from .reader import open_run
 from .schema import CHECKPOINTS_DIR, DB_NAME, KNOWN_METRICS, TABLES, writer_alive
@@ -213,7 +214,7 @@ def config_diff(config_a, config_b) -> list[tuple[str, object, object]]:
     Configs are TrainingConfig objects or dicts as config_to_dict / a checkpoint stores them
     (None: no config). A field absent from one side reads None there (TOML has no None).
     """
-    flat_a, flat_b = _flatten(_as_dict(config_a)), _flatten(_as_dict(config_b))
+    flat_a, flat_b = flatten_config(_as_dict(config_a)), flatten_config(_as_dict(config_b))
     paths = list(flat_a) + [p for p in flat_b if p not in flat_a]
     return [(p, flat_a.get(p), flat_b.get(p)) for p in paths
             if not _same(flat_a.get(p), flat_b.get(p))]
@@ -229,14 +230,6 @@ def _as_dict(config) -> dict:
     return config_to_dict(config)
 
 
-def _flatten(data: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
-    return out
 
 
 def _same(a, b) -> bool:

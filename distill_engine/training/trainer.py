@@ -16,18 +16,17 @@ from pathlib import Path
 import torch
 
 from . import events as ev
-from ..checkpoints.format import CheckpointManager, load_checkpoint, save_checkpoint
+from ..checkpoints.format import CheckpointManager
 from ..config.schema import TrainingConfig, config_to_dict, load_config, render_config_summary, save_config
 from ..audio.corpus import Corpus, load_corpus
 from .acceleration import build_forward_loss
-from .checkpoint_fit import check_model_fits, check_optimizer_fits, refused_as_checkpoint_error, training_state_from
-from .distributed import STOP_STATUSES, continue_with_world_size, process_group_from_environment, stop_code
+from .checkpointing import CheckpointWriting
+from .distributed import continue_with_world_size, process_group_from_environment
 from .divergence import DivergenceDetector, SpikeDetector, divergence_warning
-from ..errors import CheckpointError, CorpusError, RunStoreError
+from ..errors import CorpusError, RunStoreError
 from ..model.losses import (MultiResolutionSTFTLoss, compute_combined_loss, create_stft_loss, kl_divergence,
                             kl_weight_at, term_weights)
 from ..model.vae import SpectrogramVAE
-from ..model.versions import check_model_version, model_description
 from ..previews.quality import DISTANCE_RESOLUTIONS
 from ..previews.session import PreviewSession
 from ..runs.recorder import RunRecorder
@@ -37,7 +36,8 @@ from ..runs.continuing import check_can_continue
 from ..runs.naming import default_run_name
 from ..runs.writer import RunWriter, create_run, default_runs_dir
 from .corpus_change import describe_corpus_change
-from .state import SnapshotBuffers, TrainingState, restore_rng, rng_tensors, unpack_extra
+from .state import SnapshotBuffers, TrainingState
+from .stopping import StopControl, StoppedBeforeStart
 
 MAX_CONSECUTIVE_NON_FINITE = 3
 #: {loss term: metric field} per step, per epoch (training means) and per epoch (validation)
@@ -48,10 +48,6 @@ VAL_TERMS = ev.term_fields(ev.EpochMetrics, "val")
 VAL_FIELDS = ev.metric_names(ev.EpochMetrics, phase="val")
 
 
-class _StoppedBeforeStart(Exception):
-    """A stop requested while the corpus loads: no run folder is created."""
-
-
 def write_failure_reason(exc: Exception) -> str:
     """The status reason for a write that failed mid-run: the file and the system's words."""
     if isinstance(exc, OSError) and exc.filename:
@@ -59,7 +55,7 @@ def write_failure_reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError) else str(exc)
 
 
-class Trainer:
+class Trainer(StopControl, CheckpointWriting):
     """Trains one run. Construction is cheap; `run()` loads the corpus and trains (call it on a
     worker thread from a GUI). `request_stop`, `request_pause` and `resume` are thread-safe and
     honoured within one step.
@@ -121,32 +117,11 @@ class Trainer:
         trainer._moved_from = (corpus_path, report) if corpus is not None else None
         return trainer
 
-    # -- thread-safe control ----------------------------------------------------------------------
-    def request_stop(self, status: str = "stopped", reason: str = "stopped by request") -> None:
-        """Stop after the current step, writing a checkpoint; status 'stopped' or 'diverged-stopped'."""
-        self._stop_status = (status, reason)
-        self._stop.set()
-        self._resume.set()
-
-    def request_pause(self) -> None:
-        """Pause before the next step until resume() or request_stop()."""
-        self._resume.clear()
-
-    def resume_training(self) -> None:
-        self._resume.set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._resume.is_set()
-
-    def _stop_if_asked(self, *_progress) -> None:
-        if self._stop.is_set():
-            raise _StoppedBeforeStart
-
     # -- setup -------------------------------------------------------------------------------------
     def _setup(self) -> None:
         cfg = self.config
-        if self.corpus is None:
+        owns_corpus = self.corpus is None  # then its raw arrays are normalised in place (memory)
+        if owns_corpus:
             self.corpus = load_corpus(self.corpus_folder, cfg, progress=self._stop_if_asked)
         corpus = self.corpus
         self.group.join(self.device)
@@ -163,49 +138,18 @@ class Trainer:
         self.detector = DivergenceDetector(cfg.divergence_patience)
         self.spikes = SpikeDetector(cfg.divergence_spike_factor, cfg.divergence_spike_window)
 
-        checkpoint = None
-        if self.resume_run is not None:
-            manager = CheckpointManager(self.resume_run / "checkpoints", cfg.checkpoints_kept)
-            latest = manager.latest() or manager.best()
-            if latest is None:
-                raise CheckpointError(f"{self.resume_run} has no checkpoint to resume from")
-            checkpoint = load_checkpoint(latest, map_location=self.device)
-        elif self.init_checkpoint is not None:
-            checkpoint = load_checkpoint(self.init_checkpoint, map_location=self.device)
+        checkpoint = self._checkpoint_to_start_from()
         if checkpoint is not None:
-            check_model_version(self.model, checkpoint)
-            check_model_fits(checkpoint, self.model, cfg)
-            state = training_state_from(checkpoint)
-            with refused_as_checkpoint_error(checkpoint, "optimizer state"):
-                if checkpoint.optimizer_state is not None:
-                    self.optimizer.load_state_dict(checkpoint.optimizer_state)
-            check_optimizer_fits(checkpoint, self.optimizer)
-            self.model.load_state_dict(checkpoint.model_state)
-            for group in self.optimizer.param_groups:
-                group["lr"] = cfg.learning_rate
-            with refused_as_checkpoint_error(checkpoint, "representation or divergence state"):
-                _, rep_state, detector_state, callback_states = unpack_extra(checkpoint)
-                self.representation = rep = Representation.from_state_dict(rep_state)
-                self.detector.load_state_dict(detector_state)
-            self.detector.patience = cfg.divergence_patience
-            if "spikes" in checkpoint.extra and self.resume_run is not None:
-                self.spikes.load_state_dict(checkpoint.extra["spikes"])
-            for i, cb in enumerate(self.callbacks):  # the subscribers given (not yet the recorder)
-                if str(i) in callback_states:
-                    cb.load_state_dict(callback_states[str(i)])
-            if self.resume_run is not None:
-                self.state = state
-                restore_rng(checkpoint.extra_tensors)
-            else:
-                self.state = TrainingState(epoch=state.epoch, step=state.step)
+            rep = self._restore(checkpoint)
 
         self.group.seed_noise(cfg.seed, self.state.step)
         self.train_model = self.group.wrap(self.model)  # DistributedDataParallel under torchrun
         self._forward_loss = build_forward_loss(self.train_model, compute_combined_loss, cfg, self.stft_loss,
                                                 rep, self.device)
-        self.train_rep = rep.normalise(corpus.train_raw).to(self.device)
+        normalise = rep.normalise_ if owns_corpus else rep.normalise  # in place: self.corpus.*_raw become these
+        self.train_rep = normalise(corpus.train_raw).to(self.device)
         self.train_audio = corpus.train_audio.to(self.device)
-        self.val_rep = rep.normalise(corpus.val_raw).to(self.device)
+        self.val_rep = normalise(corpus.val_raw).to(self.device)
         self.val_audio = corpus.val_audio.to(self.device)
         world = self.group.world_size
         self.batch_size = min(cfg.batch_size, len(self.train_rep) // world)  # per process
@@ -263,7 +207,7 @@ class Trainer:
         """Train to the configured number of epochs (or until stopped); returns the outcome."""
         try:
             self._setup()
-        except _StoppedBeforeStart:
+        except StoppedBeforeStart:
             event = ev.RunFinished(self._stop_status[0], "stopped while the corpus was loading; no run was created",
                                    "", 0, 0, math.nan, "", 0.0)
             self._emit("on_run_finished", event)
@@ -454,43 +398,6 @@ class Trainer:
         self._emit("on_divergence", divergence_warning(rule, monitored, epoch, step, self.state, self.detector,
                                                        self.spikes, streak, spike))
 
-    # -- checkpoints -------------------------------------------------------------------------------
-    def _checkpoint_payload(self, metrics: dict) -> dict:
-        return dict(
-            config=config_to_dict(self.config), metrics=metrics,
-            extra={"training_state": self.state.to_dict(), "representation": self.representation.state_dict(),
-                   "model": model_description(self.model),
-                   "divergence": self.detector.state_dict(), "spikes": self.spikes.state_dict(),
-                   "callbacks": {str(i): cb.state_dict() for i, cb in enumerate(self.subscribers)}},
-            extra_tensors={**rng_tensors(), **self.previews.checkpoint_tensors()})
-
-    def _snapshot(self, event: ev.EpochMetrics) -> dict:
-        """A copy of the current weights and optimizer state, written as best.safetensors later."""
-        metrics = {k: v for k, v in ev.event_to_dict(event).items() if isinstance(v, float) and math.isfinite(v)}
-        model_state, optimizer_state = self._snapshot_buffers.copy_of(self.model.state_dict(),
-                                                                      self.optimizer.state_dict())
-        return dict(model_state=model_state, optimizer_state=optimizer_state, epoch=self.state.epoch,
-                    step=self.state.step, **self._checkpoint_payload(metrics))
-
-    def _write_pending_best(self) -> None:
-        snapshot, self._best_snapshot = self._best_snapshot, None
-        if snapshot is not None:
-            self.checkpoints.folder.mkdir(parents=True, exist_ok=True)
-            path = save_checkpoint(self.checkpoints.folder / "best.safetensors", is_best=True, **snapshot)
-            self._emit("on_checkpoint", ev.CheckpointSaved(snapshot["epoch"], snapshot["step"], str(path), True, "best"))
-
-    def _save_checkpoint(self, reason: str) -> None:
-        if not self.group.is_writer:  # rank 0 alone writes the run folder
-            self._last_checkpoint = time.monotonic()
-            return
-        self.writer.flush(durable=True)  # the rows up to this step before the file a resume starts from
-        self._write_pending_best()
-        self.state.elapsed_seconds = self._elapsed()  # a resume goes on from the training time so far
-        path = self.checkpoints.save(model_state=self.model.state_dict(), optimizer_state=self.optimizer.state_dict(),
-                                     epoch=self.state.epoch, step=self.state.step, **self._checkpoint_payload({}))
-        self._last_checkpoint = time.monotonic()
-        self._emit("on_checkpoint", ev.CheckpointSaved(self.state.epoch, self.state.step, str(path), False, reason))
-
     def _fail_non_finite(self) -> tuple[str, str]:
         """End the run as failed; the best checkpoint only ever holds a finite epoch's weights."""
         self.writer.flush(durable=True)
@@ -498,26 +405,3 @@ class Trainer:
         self._warn_divergence("non-finite", TRAIN_TERMS["total"], self.state.epoch + 1, self.state.step)
         return "failed", (f"{MAX_CONSECUTIVE_NON_FINITE} consecutive steps had a non-finite loss or gradient "
                           f"(last at step {self.state.step}); no update was made at those steps")
-
-    # -- stopping: under torchrun every rank stops after the same step --------------------------------
-    def _local_stop_code(self) -> int:
-        return stop_code(self._stop_status[0]) if self._stop.is_set() else 0
-
-    def _take_agreed_stop(self, code: int) -> None:
-        if code and not self._stop.is_set():  # another rank was asked to stop
-            self._stop_status = (STOP_STATUSES[code - 1], "stopped by a request to another process")
-        self._agreed_stop = code
-
-    def _stop_agreed(self, epoch_end: bool = False) -> bool:
-        """Alone: whether a stop was requested. Under torchrun: what all ranks agreed at the last
-        metrics collective, or (at an epoch's end, where a divergence stop is decided) now."""
-        if not self.group.active:
-            return self._stop.is_set()
-        if epoch_end:
-            self._take_agreed_stop(self.group.agree_stop(self._local_stop_code()))
-        return bool(self._agreed_stop)
-
-    def _stop_with_checkpoint(self) -> tuple[str, str]:
-        self._save_checkpoint("stop")
-        return self._stop_status
-

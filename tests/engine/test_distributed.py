@@ -162,24 +162,37 @@ def test_a_killed_rank_ends_the_other_and_the_run_reads_interrupted_and_resumes(
         assert max(found.metric("train_loss", "epoch")[0]) == done + 2
 
 
-def test_ctrl_c_to_torchrun_stops_both_ranks_with_one_checkpoint(tmp_path, corpus_dir, config_file):
-    runs = tmp_path / "runs"
-    launcher = start(torchrun("-m", "distill_engine", str(corpus_dir), "--runs-dir", str(runs),
-                              "--config", str(config_file(epochs=500, batch_size=1, checkpoint_interval_s=1e9))))
-    run_dir = wait_for_steps(runs, 6, launcher)
-    launcher.send_signal(signal.SIGINT)
-    out = launcher.communicate(timeout=120)[0]
-    assert "Stopping after this step" in out
-    assert "Run stopped: interrupted by Ctrl-C" in out
-    assert out.count("Run stopped") == 1  # rank 0 reports
+def the_one_stop_checkpoint(run_dir: Path):
+    """The run's single stop checkpoint event, written at its last stored step: (event, last step)."""
     (stop,) = [e for e in checkpoint_events(run_dir) if e["reason"] == "stop"]
     with open_run(run_dir) as found:
         assert found.status == "stopped"
         last_step = int(found.metric("train_loss", "step")[0][-1])
     assert stop["step"] == last_step
-    # Each process exits 130 (torchrun itself exits 1 on a signal: torch's SignalException).
+    return stop, last_step
+
+
+def start_a_long_run(runs: Path, corpus_dir, config_file):
+    """distill-torchrun on 2 processes with 500 epochs to go, once 6 steps are stored: (launcher, run folder)."""
+    launcher = start(torchrun("-m", "distill_engine", str(corpus_dir), "--runs-dir", str(runs),
+                              "--config", str(config_file(epochs=500, batch_size=1, checkpoint_interval_s=1e9)),
+                              launcher="distill_engine.launch"))
+    return launcher, wait_for_steps(runs, 6, launcher)
+
+
+def test_ctrl_c_to_torchrun_stops_both_ranks_with_one_checkpoint_and_exits_130(tmp_path, corpus_dir, config_file):
+    launcher, run_dir = start_a_long_run(tmp_path / "runs", corpus_dir, config_file)
+    launcher.send_signal(signal.SIGINT)
+    out = launcher.communicate(timeout=120)[0]
+    assert "Stopping after this step" in out
+    assert "Run stopped: interrupted by Ctrl-C" in out
+    assert out.count("Run stopped") == 1  # rank 0 reports
+    stop, last_step = the_one_stop_checkpoint(run_dir)
+    # Each process exits 130, and so does distill-torchrun (plain torchrun exits 1 on a signal).
     for rank in (0, 1):
         assert f"distill-train rank {rank} of 2: stopped at step {last_step}, exit 130" in out
+    assert launcher.returncode == 130, out
+    assert "distill-torchrun: stopped by SIGINT" in out and "Traceback" not in out
     assert load_checkpoint(stop["path"]).step == last_step
     # One process continues the 2-process run from the stop, mid-epoch: from the epoch's start.
     code, out = run([sys.executable, "-m", "distill_engine", "--resume", str(run_dir), "--epochs",
@@ -190,3 +203,46 @@ def test_ctrl_c_to_torchrun_stops_both_ranks_with_one_checkpoint(tmp_path, corpu
     with open_run(run_dir) as found:
         assert found.status == "completed"
         assert found.metric("train_loss", "step")[0][-1] > last_step
+
+
+def rank_process(launcher, rank: int) -> int:
+    """The pid of the training process of `rank` under this torchrun launcher (from /proc)."""
+    deadline = time.monotonic() + START_UP_S
+    while time.monotonic() < deadline:
+        for status in Path("/proc").glob("[0-9]*/status"):
+            try:
+                ppid = int(next(l for l in status.read_text().splitlines() if l.startswith("PPid:")).split()[1])
+                environ = (status.parent / "environ").read_bytes().split(b"\0")
+            except (OSError, StopIteration, ValueError):
+                continue
+            if ppid == launcher.pid and f"RANK={rank}".encode() in environ:
+                return int(status.parent.name)
+        time.sleep(0.2)
+    raise AssertionError(f"no process of rank {rank} under torchrun")
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds a rank's process through /proc")
+def test_a_stop_request_to_one_rank_stops_every_rank_at_the_same_step_with_one_checkpoint(tmp_path, corpus_dir, config_file):
+    launcher, run_dir = start_a_long_run(tmp_path / "runs", corpus_dir, config_file)
+    os.kill(rank_process(launcher, 1), signal.SIGTERM)          # only rank 1 is asked to stop
+    out = launcher.communicate(timeout=120)[0]
+    stop, last_step = the_one_stop_checkpoint(run_dir)
+    for rank in (0, 1):
+        assert f"distill-train rank {rank} of 2: stopped at step {last_step}" in out, out
+
+
+def test_a_divergence_stop_ends_every_rank_at_the_same_epoch(tmp_path, corpus_dir, config_file):
+    runs = tmp_path / "runs"
+    code, out = run(torchrun("-m", "distill_engine", str(corpus_dir), "--runs-dir", str(runs),
+                             "--config", str(config_file(epochs=30, learning_rate=0.5)),
+                             "--stop-on-divergence", launcher="distill_engine.launch"))
+    (summary,) = list_runs(runs)
+    with open_run(summary.run_dir) as found:
+        assert found.status == "diverged-stopped", out
+        last_step = int(found.metric("train_loss", "step")[0][-1])
+        epochs = found.metric("train_loss", "epoch")[0]
+    assert code == 1 and len(epochs) < 30, out                  # 1: diverged-stopped, as distill-train
+    for rank in (0, 1):
+        assert f"distill-train rank {rank} of 2: diverged-stopped at step {last_step}, exit 1" in out, out
+    assert "Traceback" not in out and "distill_engine FAILED" in out
+    assert "Run diverged-stopped: The training loss jumped to" in out   # the spike, not a streak it never had

@@ -132,3 +132,15 @@ def test_the_training_loss_decode_matches_the_precise_decode_on_real_recordings(
     encoded.requires_grad_(True)
     rep.decode(encoded, audio.shape[-1], precise=False).square().sum().backward()
     assert torch.isfinite(encoded.grad).all() and encoded.grad[:, 1].abs().sum() > 0
+
+
+def test_normalising_in_place_gives_the_same_values_without_a_copy():
+    torch.manual_seed(0)
+    rep = Representation(16000, 1024, 256, log_mag_mean=-3.0, log_mag_std=5.0)
+    raw = torch.randn(3, 2, 513, 20)
+    expected = rep.normalise(raw)
+    assert torch.equal(raw[:, 1], expected[:, 1]) and not torch.equal(raw[:, 0], expected[:, 0])
+    same = rep.normalise_(raw)
+    assert same is raw and torch.equal(raw, expected)
+    one = torch.randn(2, 513, 20)
+    assert torch.equal(rep.normalise(one), rep.normalise_(one.clone()))
