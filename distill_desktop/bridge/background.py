@@ -7,7 +7,10 @@ itself referenced while it runs, so nothing is destroyed under a running job) an
 GUI thread. Starting a job supersedes the view's previous one: that one is asked to stop
 (`job.cancelled`, `job.sleep` returns early) and whatever it still reports is dropped, so a view
 only ever shows its newest job. `cancel()` does that to every job of the view; `wait()` blocks until
-they have ended (closing the window, tests). An exception from a job reaches `on_error(exception,
+they have ended (closing the window, tests). A job started while an event loop runs is handed to
+the pool by superqt from a 1 ms timer, which cannot fire while `wait()` blocks: `wait()` processes
+events until such a job has started, so closing the window right after starting a job (a runs
+listing when a run stops) never hangs; a job cancelled before it began returns at once. An exception from a job reaches `on_error(exception,
 traceback)` on the GUI thread; it never escapes into the event loop.
 
 Jobs may lower their thread's CPU priority (`niceness`, Linux/macOS): a follower polling a run that
@@ -76,6 +79,9 @@ class Job:
     def _run(self, function, args):
         self._started.set()
         self.thread_id = threading.get_ident()
+        if self._cancel.is_set():   # cancelled before it began: nothing to do
+            self._done.set()
+            return None
         old = None
         if self.niceness > 0:
             try:

@@ -62,3 +62,23 @@ def test_wait_returns_for_a_job_started_as_an_event_loop_ended(qtbot):
     loop.exec()
     assert jobs.wait(10.0)
     assert jobs.current.done
+
+
+def test_waiting_inside_the_running_event_loop_on_a_job_just_started_does_not_hang(qtbot):
+    """Closing the window while its loop runs: a runs listing started a moment before (when the
+    run stopped) is queued by superqt on a timer that cannot fire while wait() blocks the loop;
+    wait() lets it start and end."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    ran, outcome = [], []
+    loop = QEventLoop()
+
+    def close_window_now():
+        jobs = BackgroundJobs()
+        jobs.start(lambda job: ran.append("listed"))
+        outcome.append(jobs.wait(timeout_s=20))   # deadlocked before: False after 20 s
+        loop.quit()
+    QTimer.singleShot(0, close_window_now)
+    loop.exec()
+    assert outcome == [True]
+    assert all_jobs_ended(10_000) and ran == ["listed"]
