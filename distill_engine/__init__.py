@@ -17,7 +17,7 @@ import importlib.util
 import sys
 
 _EXPORTS = {
-    "config": ("KLLossConfig", "LossConfig", "ReconLossConfig", "RepresentationConfig", "STFTLossConfig",
+    "config": ("KLLossConfig", "LevelLossConfig", "LossConfig", "ReconLossConfig", "RepresentationConfig", "STFTLossConfig",
                "TrainingConfig", "config_from_dict", "config_to_dict", "diff_from_defaults", "load_config",
                "render_config_summary", "save_config"),
     "config.validation": ("ConfigError", "Problem", "validate"),

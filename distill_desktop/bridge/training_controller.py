@@ -206,8 +206,8 @@ def rollback_request(previous: RunRequest, result, factor: float = 0.5) -> RunRe
     rate times `factor`, linked to its run."""
     config = copy.deepcopy(previous.config) if previous.config is not None else None
     if config is None:
-        from distill_engine.config.schema import load_config
-        config = load_config(f"{result.run_dir}/config.toml")
+        from distill_engine.config.schema import load_run_config
+        config = load_run_config(f"{result.run_dir}/config.toml")
     config.learning_rate = config.learning_rate * factor
     corpus = previous.corpus_folder
     if not corpus:

@@ -19,6 +19,7 @@ GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
     ("Reconstruction", [("loss.reconstruction.weight", "Weight"),
                         ("loss.reconstruction.magnitude_weight", "Magnitude weight"),
                         ("loss.reconstruction.if_weight", "IF weight")]),
+    ("Level", [("loss.level.weight", "Weight")]),
     ("KL", [("loss.kl.weight_max", "Weight max"), ("loss.kl.warmup_fraction", "Warm-up fraction"),
             ("loss.kl.free_bits", "Free bits")]),
     ("Training", [("epochs", "Epochs"), ("batch_size", "Batch size"), ("learning_rate", "Learning rate"),

@@ -28,8 +28,8 @@ from ..models.run_series import STEP_KEY, RunSeries
 from ..models.series import GrowingArray
 from ..widgets.redraw import RedrawWhenShown, ReportingPlotWidget
 
-LABELS = {"stft": "STFT", "magnitude": "magnitude", "if": "IF", "kl": "KL"}
-COLORS = {"stft": "#4c9be8", "magnitude": "#f5a623", "if": "#6cc644", "kl": "#e8588c"}
+LABELS = {"stft": "STFT", "magnitude": "magnitude", "if": "IF", "level": "level", "kl": "KL"}
+COLORS = {"stft": "#4c9be8", "magnitude": "#f5a623", "if": "#6cc644", "level": "#3cc8c8", "kl": "#e8588c"}
 #: StepMetrics field of each weighted term (TERMS order), and of the weights that vary per step
 _TERM_FIELDS = {term: term_fields(StepMetrics)[term] for term in TERMS}
 _WEIGHT_FIELDS = {term: name for term in TERMS if (name := weight_field(StepMetrics, term))}
@@ -38,11 +38,13 @@ _FIELDS = (*_TERM_FIELDS.values(), *_WEIGHT_FIELDS.values())
 
 def weighted_terms(term_weights: dict, columns: dict) -> np.ndarray:
     """(len(TERMS), n) weighted terms, TERMS order: each term's column times its weight, the run's
-    fixed weight (term_weights, from model.losses.term_weights) or its per-step weight column."""
+    fixed weight (term_weights, from model.losses.term_weights) or its per-step weight column. A term
+    the run's weights lack (a run from before the term existed, whose column reads NaN) adds 0."""
     rows = []
     for term in TERMS:
-        weight = columns[_WEIGHT_FIELDS[term]] if term in _WEIGHT_FIELDS else term_weights[term]
-        rows.append(np.asarray(weight, np.float64) * np.asarray(columns[_TERM_FIELDS[term]], np.float64))
+        weight = columns[_WEIGHT_FIELDS[term]] if term in _WEIGHT_FIELDS else term_weights.get(term, 0.0)
+        weight, value = np.asarray(weight, np.float64), np.asarray(columns[_TERM_FIELDS[term]], np.float64)
+        rows.append(np.where(weight == 0, 0.0, weight * value))
     return np.stack(rows)
 
 

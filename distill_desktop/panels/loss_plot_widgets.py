@@ -14,10 +14,10 @@ from ..models.loss_data import COMPONENTS, KL_SCHEDULE, SCHEDULE_LABELS, SCHEDUL
 from ..widgets.redraw import ReportingGraphicsLayoutWidget
 from .plot_legend import STYLE_COLOR, LegendStrip, sample_item
 
-LABELS = {"total": "total", "stft": "STFT", "magnitude": "magnitude", "if": "IF", "kl": "KL",
+LABELS = {"total": "total", "stft": "STFT", "magnitude": "magnitude", "if": "IF", "level": "level", "kl": "KL",
           **SCHEDULE_LABELS}
 _COMPONENT_COLORS = {"total": "#e6e6e6", "stft": "#4c9be8", "magnitude": "#f5a623", "if": "#6cc644",
-                     "kl": "#e8588c"}
+                     "level": "#c678dd", "kl": "#e8588c"}
 #: the KL weight in KL's colour; the other schedules (the learning rate) in a teal far from it in hue
 COLORS = {**_COMPONENT_COLORS,
           **{name: _COMPONENT_COLORS["kl"] if name == KL_SCHEDULE else "#35d0c8" for name in SCHEDULES}}

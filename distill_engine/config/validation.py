@@ -252,6 +252,7 @@ _RULES: dict[str, Rule] = {
     "loss.reconstruction.weight": _NON_NEGATIVE,
     "loss.reconstruction.magnitude_weight": _NON_NEGATIVE,
     "loss.reconstruction.if_weight": _NON_NEGATIVE,
+    "loss.level.weight": _NON_NEGATIVE,
     "loss.kl.weight_max": _NON_NEGATIVE,
     "loss.kl.warmup_fraction": _range(0, 1),
     "loss.kl.free_bits": _NON_NEGATIVE,

@@ -88,6 +88,7 @@ class PreviewSession:
         self._last = clock()
         self._wait_s = self.interval_s  # interval_s, or longer after a slow preview (COST_BUDGET)
         self._clips: torch.Tensor | None = None  # the fixed clips' audio [n, samples]
+        self._clip_reps: torch.Tensor | None = None  # and their normalised representations
         self._originals_logged = False
         self._reference = None  # (magnitudes of the reference chunks, median corpus chunk RMS)
 
@@ -137,8 +138,8 @@ class PreviewSession:
         self.model.eval()
         try:
             rep, length = self.representation, self.chunk_samples
-            clips = self._fixed_clips()
-            recon = rep.decode(self.model(rep.encode(clips))[0], length, precise=False)
+            clips, clip_reps = self._fixed_clips()
+            recon = rep.decode(self.model(clip_reps)[0], length, precise=False)
             self.prior = fit_latent_prior(self.model, self.train[0])
             samples = rep.decode(self.model.decode(self.prior.latents(self.noise)), length, precise=False)
         finally:
@@ -163,15 +164,18 @@ class PreviewSession:
         return {"epoch": epoch, "step": step, "kind": kind, "clip": clip, "file": file,
                 "distance": None if math.isnan(distance) else distance, "rms": level}
 
-    def _fixed_clips(self) -> torch.Tensor:
-        """The clips' audio: read back from previews/originals when a run resumes, else chosen."""
+    def _fixed_clips(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The clips' audio (read back from previews/originals when a run resumes, else chosen) and
+        their representations, both computed at the first preview only."""
         if self._clips is None:
             self._clips = self._stored_clips()
         if self._clips is None:
             audio = self.val[1] if len(self.val[1]) else self.train[1]
             files, chunks_per_file = self.clip_candidates
             self._clips = audio[choose_clips(audio, files, chunks_per_file)]
-        return self._clips
+        if self._clip_reps is None:
+            self._clip_reps = self.representation.encode(self._clips)
+        return self._clips, self._clip_reps
 
     def _stored_clips(self) -> torch.Tensor | None:
         found = []

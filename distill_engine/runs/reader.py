@@ -168,9 +168,9 @@ class Run:
         """The run's TrainingConfig from config.toml, or None when the file is absent."""
         if not self.config_path.is_file():
             return None
-        from ..config.schema import load_config
+        from ..config.schema import load_run_config
 
-        return load_config(self.config_path)
+        return load_run_config(self.config_path)
 
     @property
     def corpus_report(self) -> dict | None:

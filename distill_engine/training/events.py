@@ -33,7 +33,7 @@ at the end of this module); a new metric is a new field here, with its metadata:
          combined loss), "measure" (another quality figure), "schedule" (a value the trainer sets:
          KL weight, learning rate) or "progress" (counters and timings)
   term   for kind "loss": which term of the combined loss (model.losses: total, recon, stft,
-         magnitude, if, kl)
+         magnitude, if, level, kl)
   phase  "train" (the training batches; every StepMetrics field) or "val" (the validation set)
   label  the short name views show it under; the terminal's epoch line prints the EpochMetrics
          fields that have one
@@ -49,10 +49,10 @@ KINDS = ("key", "loss", "measure", "schedule", "progress")
 
 
 #: The terms of the combined loss (model.losses computes each under these names): the total,
-#: the reconstruction term (magnitude and IF together), and the four weighted terms.
-LOSS_TERMS = ("total", "recon", "stft", "magnitude", "if", "kl")
+#: the reconstruction term (magnitude and IF together), and the five weighted terms.
+LOSS_TERMS = ("total", "recon", "stft", "magnitude", "if", "level", "kl")
 #: The terms whose weighted sum is the total, in the order views show them.
-WEIGHTED_TERMS = ("stft", "magnitude", "if", "kl")
+WEIGHTED_TERMS = ("stft", "magnitude", "if", "level", "kl")
 PHASES = ("train", "val")
 
 
@@ -105,6 +105,7 @@ class StepMetrics:
     stft_loss: float = metric("loss", term="stft")
     mag_recon_loss: float = metric("loss", term="magnitude")
     if_recon_loss: float = metric("loss", term="if")
+    level_loss: float = metric("loss", term="level")
     grad_norm: float = metric("measure")
     wall_time: float = metric("key", unit="s")
 
@@ -140,6 +141,9 @@ class EpochMetrics:
     sample_fidelity: float = metric("measure", phase="val")
     sample_coverage: float = metric("measure", phase="val")
     sample_loudness_db: float = metric("measure", phase="val")
+    # the frame-level term (added after the fields above: older runs read it as NaN)
+    val_level_loss: float = metric("loss", term="level", phase="val", label="level")
+    train_level_loss: float = metric("loss", term="level", label="level")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import torch
 
 from . import events as ev
 from ..checkpoints.format import CheckpointManager
-from ..config.schema import TrainingConfig, config_to_dict, load_config, render_config_summary, save_config
+from ..config.schema import TrainingConfig, config_to_dict, load_run_config, render_config_summary, save_config
 from ..audio.corpus import Corpus, load_corpus
 from .acceleration import build_forward_loss
 from .checkpointing import CheckpointWriting
@@ -107,7 +107,7 @@ class Trainer(StopControl, CheckpointWriting):
         check_can_continue(run_dir)
         with open_run(run_dir) as run:
             corpus_path, report = run.corpus_path, run.corpus_report if corpus is not None else None
-        config = load_config(Path(run_dir) / "config.toml")
+        config = load_run_config(Path(run_dir) / "config.toml")
         if epochs is not None:
             config.epochs = int(epochs)
         if device is not None:
@@ -344,7 +344,7 @@ class Trainer(StopControl, CheckpointWriting):
         if len(self.val_rep) == 0:
             return {}
         self.model.eval()
-        sums = torch.zeros(8, device=self.device)
+        sums = torch.zeros(len(VAL_TERMS) + 2, device=self.device)  # the terms, the raw KL, the distance
         for batch in self.group.validation_batches(-(-len(self.val_rep) // self.batch_size)):  # a shard per rank
             start = batch * self.batch_size
             rep, audio = self.val_rep[start:start + self.batch_size], self.val_audio[start:start + self.batch_size]

@@ -16,11 +16,12 @@ def shares_from_the_store(run_dir) -> dict:
     with open_run(run_dir) as run:
         loss = run.config.loss
         last = {n: run.metric(n, per="step")[1][-1]
-                for n in ("stft_loss", "mag_recon_loss", "if_recon_loss", "kl_loss", "kl_weight")}
+                for n in ("stft_loss", "mag_recon_loss", "if_recon_loss", "level_loss", "kl_loss", "kl_weight")}
     rec = loss.reconstruction
     terms = {"stft": loss.stft.weight * last["stft_loss"],
              "magnitude": rec.weight * rec.magnitude_weight * last["mag_recon_loss"],
              "if": rec.weight * rec.if_weight * last["if_recon_loss"],
+             "level": loss.level.weight * last["level_loss"],
              "kl": last["kl_weight"] * last["kl_loss"]}
     total = sum(terms.values())
     return {term: value / total for term, value in terms.items()}

@@ -28,7 +28,7 @@ def step_event(step, loss=None, **overrides):
     fields = dict(epoch=(step - 1) // STEPS_PER_EPOCH + 1, step=step, total_steps=10_000,
                   train_loss=loss, recon_loss=0.2 * loss, kl_loss=5.0, kl_weight=step / 1e6,
                   learning_rate=1e-3, step_time_s=0.01, stft_loss=0.7 * loss, mag_recon_loss=0.5 * loss,
-                  if_recon_loss=0.4 * loss, grad_norm=1.0, wall_time=T0 + 0.5 * step)
+                  if_recon_loss=0.4 * loss, level_loss=0.3 * loss, grad_norm=1.0, wall_time=T0 + 0.5 * step)
     fields.update(overrides)
     return StepMetrics(**fields)
 
@@ -263,26 +263,31 @@ def test_contribution_shares_sum_to_one_and_match_hand_computed(qtbot):
     config = LossConfig()
     config.stft.weight, config.reconstruction.weight = 1.0, 0.1
     config.reconstruction.magnitude_weight, config.reconstruction.if_weight = 1.0, 0.5
+    config.level.weight = 0.5
     chart = ContributionPanel()
     chart.set_run_weights(term_weights(config))
     qtbot.addWidget(chart)
     chart.show()
-    # weighted terms: STFT 1*2 = 2, magnitude 0.1*1*3 = 0.3, IF 0.1*0.5*4 = 0.2, KL 0.01*10 = 0.1
-    add_steps(chart, [step_event(s, stft_loss=2.0, mag_recon_loss=3.0, if_recon_loss=4.0, kl_loss=10.0,
-                                kl_weight=0.01) for s in range(1, 101)])
+    # weighted terms: STFT 1*2 = 2, magnitude 0.1*1*3 = 0.3, IF 0.1*0.5*4 = 0.2, level 0.5*0.8 = 0.4,
+    # KL 0.01*10 = 0.1
+    add_steps(chart, [step_event(s, stft_loss=2.0, mag_recon_loss=3.0, if_recon_loss=4.0, level_loss=0.8,
+                                 kl_loss=10.0, kl_weight=0.01) for s in range(1, 101)])
     shares = chart.latest_shares()
     assert sum(shares.values()) == pytest.approx(1.0)
-    expected = {"stft": 2 / 2.6, "magnitude": 0.3 / 2.6, "if": 0.2 / 2.6, "kl": 0.1 / 2.6}
+    expected = {"stft": 2 / 3.0, "magnitude": 0.3 / 3.0, "if": 0.2 / 3.0, "level": 0.4 / 3.0, "kl": 0.1 / 3.0}
     assert shares == pytest.approx(expected)
     qtbot.waitUntil(lambda: chart.label.text() != "no steps yet")
-    assert chart.label.text() == "STFT 77% · magnitude 12% · IF 8% · KL 4%"
+    assert chart.label.text() == "STFT 67% · magnitude 10% · IF 7% · level 13% · KL 3%"
     x, bands = chart.band_data()
     np.testing.assert_allclose(bands.sum(axis=0), 100.0)
     np.testing.assert_allclose(bands[:, 0], [100 * v for v in expected.values()])
     config.stft.weight = 0.0                           # new weights: shares recomputed from raw terms
     chart.set_run_weights(term_weights(config))
     assert chart.latest_shares()["stft"] == 0.0
-    assert chart.latest_shares()["kl"] == pytest.approx(0.1 / 0.6)
+    assert chart.latest_shares()["kl"] == pytest.approx(0.1 / 1.0)
+    older = {t: w for t, w in term_weights(config).items() if t != "level"}  # a run from before the term
+    chart.set_run_weights(older)
+    assert chart.latest_shares()["level"] == 0.0 and chart.latest_shares()["kl"] == pytest.approx(0.1 / 0.6)
 
 
 def test_steps_before_the_runs_weights_are_weighted_once_they_arrive(qtbot):
@@ -291,8 +296,8 @@ def test_steps_before_the_runs_weights_are_weighted_once_they_arrive(qtbot):
     add_steps(chart, [step_event(s, stft_loss=2.0, mag_recon_loss=3.0, if_recon_loss=4.0, kl_loss=10.0,
                                 kl_weight=0.01) for s in range(1, 11)])
     assert chart.latest_shares() == {} and len(chart.band_data()[0]) == 0
-    chart.set_run_weights({"stft": 1.0, "magnitude": 0.0, "if": 0.0, "kl": 123.0})   # kl: per step
-    assert chart.latest_shares() == pytest.approx({"stft": 2 / 2.1, "magnitude": 0.0, "if": 0.0,
+    chart.set_run_weights({"stft": 1.0, "magnitude": 0.0, "if": 0.0, "level": 0.0, "kl": 123.0})   # kl: per step
+    assert chart.latest_shares() == pytest.approx({"stft": 2 / 2.1, "magnitude": 0.0, "if": 0.0, "level": 0.0,
                                                    "kl": 0.1 / 2.1})
     assert len(chart.band_data()[0]) == 10
 
@@ -306,7 +311,7 @@ def test_contribution_chart_draws_block_means_of_a_long_run(qtbot):
     chart.redraw_now()
     x, bands = chart.band_data()
     assert len(x) <= ContributionPanel.COLUMNS
-    assert bands[3, 0] == 0.0 and bands[3, -1] > 0.0               # KL share appears after warm-up
+    assert bands[4, 0] == 0.0 and bands[4, -1] > 0.0               # KL share appears after warm-up
     np.testing.assert_allclose(bands.sum(axis=0), 100.0)
     top = chart._bounds[-1].getData()[1]
     np.testing.assert_allclose(top, 100.0)

@@ -8,6 +8,7 @@ import torch
 
 from distill_engine import (
     KLLossConfig,
+    LevelLossConfig,
     LossConfig,
     ReconLossConfig,
     Representation,
@@ -16,7 +17,7 @@ from distill_engine import (
     create_stft_loss,
     kl_weight_at,
 )
-from distill_engine.model.losses import term_weights
+from distill_engine.model.losses import LEVEL_FLOOR, level_distance, term_weights
 
 RESOLUTION_SETS = [
     ((512, 1024, 2048), (128, 256, 512), (512, 1024, 2048)),
@@ -92,15 +93,16 @@ def test_combined_loss_keys_and_weighting():
     gen = torch.Generator().manual_seed(1)
     mu, logvar = torch.randn(2, 16, generator=gen), 0.1 * torch.randn(2, 16, generator=gen)
     config = LossConfig(stft=STFTLossConfig(weight=2.0), reconstruction=ReconLossConfig(weight=0.5, magnitude_weight=1.5, if_weight=0.25),
-                        kl=KLLossConfig(free_bits=0.0))
+                        level=LevelLossConfig(weight=0.7), kl=KLLossConfig(free_bits=0.0))
     out = compute_combined_loss(recon, target, mu, logvar, config, 0.3, representation=rep, target_audio=target_audio)
-    assert set(out) == {"total", "stft", "magnitude", "if", "kl", "recon"}
-    assert term_weights(config, 0.3) == {"stft": 2.0, "magnitude": 0.75, "if": 0.125, "kl": 0.3}
+    assert set(out) == {"total", "stft", "magnitude", "if", "level", "kl", "recon"}
+    assert term_weights(config, 0.3) == {"stft": 2.0, "magnitude": 0.75, "if": 0.125, "level": 0.7, "kl": 0.3}
     assert torch.isclose(out["magnitude"], (recon[:, 0] - target[:, 0]).abs().mean())
     assert torch.isclose(out["recon"], 0.5 * (1.5 * out["magnitude"] + 0.25 * out["if"]))
     expected_kl = (0.5 * (mu**2 + logvar.exp() - 1 - logvar)).sum(1).mean()
     assert torch.isclose(out["kl"], expected_kl)
-    assert torch.isclose(out["total"], 2.0 * out["stft"] + out["recon"] + 0.3 * out["kl"])
+    assert torch.isclose(out["level"], level_distance(rep.decode(recon, 8000), target_audio, 512, 128), rtol=1e-4)
+    assert torch.isclose(out["total"], 2.0 * out["stft"] + out["recon"] + 0.7 * out["level"] + 0.3 * out["kl"])
     oracle = per_example_auraloss([512, 1024, 2048], [128, 256, 512], [512, 1024, 2048],
                                   rep.decode(recon, 8000), target_audio)
     assert abs(float(out["stft"]) - float(oracle)) <= 1e-4 * float(oracle)
@@ -176,3 +178,35 @@ def test_a_batch_loss_is_the_mean_of_its_halves_losses():
     whole, first, second = losses(slice(0, 4)), losses(slice(0, 2)), losses(slice(2, 4))
     for name in whole:
         assert torch.isclose(whole[name], (first[name] + second[name]) / 2, rtol=1e-5), name
+
+
+def frame_rms_db(audio, frame, hop):
+    """Each centred frame's RMS in dB, computed by hand (numpy), zero-padded at both ends."""
+    import numpy as np
+    x = np.pad(np.asarray(audio, dtype=np.float64), frame // 2)
+    return np.array([10 * np.log10(np.mean(x[i * hop:i * hop + frame] ** 2) + LEVEL_FLOOR)
+                     for i in range(1 + len(audio) // hop)])
+
+
+def test_level_distance_is_the_mean_frame_level_difference_in_nats():
+    _, target_audio = audio_pair(batch=2, samples=8000)
+    quiet = target_audio * 0.1  # 20 dB down everywhere
+    got = float(level_distance(quiet, target_audio, 512, 128))
+    by_hand = sum(abs(frame_rms_db(q, 512, 128) - frame_rms_db(t, 512, 128)).mean()
+                  for q, t in zip(quiet.numpy(), target_audio.numpy())) / 2
+    assert got == pytest.approx(by_hand * math.log(10) / 20, rel=1e-4)
+    assert got == pytest.approx(math.log(10), rel=0.02)  # 20 dB = ln 10 nats where the level is above the floor
+    assert float(level_distance(target_audio, target_audio, 512, 128)) == 0.0
+
+
+def test_level_distance_matches_digital_silence_and_keeps_gradients_finite():
+    _, sound = audio_pair(batch=1, samples=8000)
+    target = torch.cat([sound[:, :4000], torch.zeros(1, 4000)], dim=1)  # a sound, then padding
+    pred = torch.zeros(1, 8000, requires_grad=True)
+    loss = level_distance(pred, target, 512, 128)
+    loss.backward()
+    assert torch.isfinite(loss.detach()) and torch.isfinite(pred.grad).all()
+    silent_tail = level_distance(torch.zeros(1, 3000), torch.zeros(1, 3000), 512, 128)
+    assert float(silent_tail) == 0.0
+    louder = level_distance(target * 0.5, target, 512, 128)
+    assert 0 < float(louder) < float(loss.detach())  # 6 dB down is nearer than silence

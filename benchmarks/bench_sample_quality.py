@@ -1,0 +1,72 @@
+"""How good a checkpoint's samples are, for each way of choosing latent vectors.
+
+For a checkpoint inside its run folder (the corpus is read from the run), prints the validation
+reconstruction distance (the trainer's val_mrstft_distance) and, for N samples decoded from each
+prior, the sample-quality figures the previews store (distill_engine.previews.quality): loudness
+(median sample RMS against the corpus' median chunk RMS, dB), fidelity (mean distance to the
+nearest corpus chunk, also as a multiple of the reconstruction distance) and coverage.
+Priors: N(0, I); a Gaussian of the training set's encoder means; the aggregate posterior's
+Gaussian (the means' covariance plus the mean posterior variance: what previews and distill-render
+use); the aggregate posterior itself (a training chunk's posterior, sampled).
+The issue's targets: loudness within 6 dB of the corpus, fidelity <= 1.5 x reconstruction distance.
+Run: .venv/bin/python benchmarks/bench_sample_quality.py CHECKPOINT [--samples 64] [--seed 1234]
+"""
+import argparse
+import math
+from pathlib import Path
+
+import torch
+
+from distill_engine.audio.corpus import load_corpus
+from distill_engine.model.losses import MultiResolutionSTFTLoss
+from distill_engine.previews.latent_prior import encoder_posteriors, fit_aggregate_posterior, fixed_noise
+from distill_engine.previews.quality import (DISTANCE_RESOLUTIONS, SpectralDistance, rms, sample_quality,
+                                             spread_indices)
+from distill_engine.previews.render import load_model
+from distill_engine.previews.session import MAX_REFERENCE_CHUNKS
+from distill_engine.runs.reader import open_run
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--samples", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=1234)
+    args = parser.parse_args()
+    loaded = load_model(args.checkpoint)
+    with open_run(args.checkpoint.parent.parent) as run:
+        corpus_path = run.corpus_path
+    corpus = load_corpus(corpus_path, loaded.config)
+    rep, model, length = loaded.representation, loaded.model, loaded.chunk_samples
+    train, val = rep.normalise(corpus.train_raw), rep.normalise(corpus.val_raw)
+    distance = SpectralDistance("cpu")
+    with torch.no_grad():
+        recon = rep.decode(model(val)[0], length)
+        recon_distance = float(MultiResolutionSTFTLoss(*DISTANCE_RESOLUTIONS)(recon, corpus.val_audio))
+        level = 20 * math.log10(float(rms(recon).median()) / float(rms(corpus.val_audio).median()))
+        audio = torch.cat([corpus.train_audio, corpus.val_audio])
+        reference = distance.targets(distance.magnitudes(audio[spread_indices(len(audio), MAX_REFERENCE_CHUNKS)]))
+        corpus_rms = float(rms(audio).median())
+        means, variances = encoder_posteriors(model, train)
+        noise = fixed_noise(args.samples, loaded.config.latent_dim, args.seed)
+        pick = torch.randint(len(train), (args.samples,), generator=torch.Generator().manual_seed(args.seed))
+        priors = {
+            "N(0, I)": noise,
+            "Gaussian of the means": fit_aggregate_posterior(means).latents(noise),
+            "aggregate posterior's Gaussian (used)": fit_aggregate_posterior(means, variances).latents(noise),
+            "aggregate posterior (mixture)": means[pick] + noise * variances[pick].sqrt(),
+        }
+        print(f"{args.checkpoint} (epoch {loaded.checkpoint.epoch}, step {loaded.checkpoint.step}); corpus "
+              f"{corpus_path}: median chunk RMS {20 * math.log10(corpus_rms):.1f} dBFS")
+        print(f"validation reconstructions: distance {recon_distance:.3f}, level {level:+.1f} dB against their originals")
+        for name, z in priors.items():
+            samples = rep.decode(model.decode(z), length)
+            figures = sample_quality(distance.pairwise(distance.magnitudes(samples), reference), rms(samples), corpus_rms)
+            loud, fidelity = figures["sample_loudness_db"], figures["sample_fidelity"]
+            coverage = figures["sample_coverage"]
+            print(f"  {name:40s} loudness {loud:+6.1f} dB  fidelity {fidelity:.3f} "
+                  f"({fidelity / recon_distance:.2f} x reconstruction)  coverage {coverage:.3f}")
+
+
+if __name__ == "__main__":
+    main()
