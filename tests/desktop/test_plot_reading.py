@@ -20,17 +20,18 @@ from distill_engine.training.events import EpochMetrics, StepMetrics
 
 
 def realistic_steps(n=300, start=1):
-    """Raw terms as a real run logs them: KL 15-50, STFT ~2, magnitude ~0.3, IF ~0.6."""
+    """Raw terms as a real run logs them: KL 15-50, STFT ~2, level ~0.9, magnitude ~0.3, IF ~0.6."""
     rng = np.random.default_rng(1)
     events = []
     for step in range(start, start + n):
         decay = 1 + 2 / math.sqrt(step)
-        stft, mag, if_ = 2.0 * decay, 0.3 * decay, 0.6 * decay
+        stft, mag, if_, level = 2.0 * decay, 0.3 * decay, 0.6 * decay, 0.9 * decay
         kl = 15 + 35 * math.exp(-step / 100) + rng.random()
         events.append(StepMetrics(
-            epoch=(step - 1) // 30 + 1, step=step, total_steps=n, train_loss=stft + mag + if_ + 0.001 * kl,
+            epoch=(step - 1) // 30 + 1, step=step, total_steps=n, train_loss=stft + mag + if_ + level + 0.001 * kl,
             recon_loss=mag + if_, kl_loss=kl, kl_weight=min(step / 300, 1) * 1e-3, learning_rate=1e-3,
-            step_time_s=0.1, stft_loss=stft, mag_recon_loss=mag, if_recon_loss=if_, grad_norm=1.0,
+            step_time_s=0.1, stft_loss=stft, mag_recon_loss=mag, if_recon_loss=if_, level_loss=level,
+            grad_norm=1.0,
             wall_time=1000.0 + step))
     return events
 

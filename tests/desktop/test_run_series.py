@@ -30,7 +30,7 @@ def linked_run_events():
             epoch=6 + (step - 51) // SPE, step=step, total_steps=130, train_loss=loss,
             recon_loss=0.3 * loss, kl_loss=20.0 + step % 7, kl_weight=min(step / 200, 0.5),
             learning_rate=1e-3 * 0.99 ** step, step_time_s=0.02, stft_loss=0.6 * loss,
-            mag_recon_loss=0.2 * loss, if_recon_loss=0.1 * loss, grad_norm=1.5,
+            mag_recon_loss=0.2 * loss, if_recon_loss=0.1 * loss, level_loss=0.15 * loss, grad_norm=1.5,
             wall_time=T0 + 0.25 * step))
         if (step - 50) % SPE == 0:
             epoch = 5 + (step - 50) // SPE
