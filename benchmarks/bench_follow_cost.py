@@ -42,7 +42,7 @@ def follow(run_dir: str) -> None:
             app.quit()
 
     def on_steps(data):
-        state["rows"] += len(data["train_loss"][0])
+        state["rows"] += len(data["step"])        # rows for RunSeries.extend
         state["polls"] += 1
         check_done()
 

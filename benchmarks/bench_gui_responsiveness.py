@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 from PySide6 import QtCore, QtWidgets  # noqa: E402
 
 from distill_engine.training.events import EpochMetrics, StepMetrics  # noqa: E402
+from distill_desktop.models.run_series import rows_of  # noqa: E402
 
 TICK_MS = 16
 STEP_FIELDS = ("train_loss", "stft_loss", "mag_recon_loss", "if_recon_loss", "kl_loss", "kl_weight",
@@ -65,11 +66,12 @@ class LatenessProbe(QtCore.QObject):
 
 
 class LiveFeeder(QtCore.QObject):
-    """Feeds the panels bursts of StepMetrics (and an EpochMetrics every 10 s) from a QTimer."""
+    """Feeds the window's series (read by the loss plot and the Contributions chart) bursts of
+    StepMetrics (and an EpochMetrics every 10 s) from a QTimer, as the training controller does."""
 
-    def __init__(self, panels, first_step, steps_per_epoch):
+    def __init__(self, series, first_step, steps_per_epoch):
         super().__init__()
-        self.panels, self.step, self.steps_per_epoch = panels, first_step, steps_per_epoch
+        self.series, self.step, self.steps_per_epoch = series, first_step, steps_per_epoch
         self._rng = np.random.default_rng(1)
         self._timer = QtCore.QTimer(self, interval=250)
         self._timer.timeout.connect(self._burst)
@@ -94,14 +96,13 @@ class LiveFeeder(QtCore.QObject):
                 train_loss=loss, recon_loss=0.2 * loss, kl_loss=5.0, kl_weight=0.01, learning_rate=1e-3,
                 step_time_s=0.05, stft_loss=0.7 * loss, mag_recon_loss=0.5 * loss, if_recon_loss=0.4 * loss,
                 grad_norm=1.0, wall_time=time.time()))
-        for panel in self.panels:
-            panel.add_steps(events)
+        self.series.extend(steps=rows_of(events))
 
     def _epoch(self):
         values = {name: 0.3 for name in EpochMetrics.__dataclass_fields__}
         values.update(epoch=self.step // self.steps_per_epoch, total_epochs=2000, step=self.step,
                       skipped_steps=0, wall_time=time.time())
-        self.panels[0].add_epoch(EpochMetrics(**values))
+        self.series.extend(epochs=rows_of([EpochMetrics(**values)]))
 
 
 class FirstStep(QtCore.QObject):
@@ -121,12 +122,14 @@ def load_history(plot, n: int, steps_per_epoch: int) -> None:
     rng = np.random.default_rng(0)
     steps = np.arange(1, n + 1, dtype=np.float64)
     walls = time.time() - 0.05 * (n - steps)
+    rows = {"step": steps, "wall_time": walls}
     for i, name in enumerate(STEP_FIELDS):
-        values = (1 + i) * (0.1 + 1 / np.sqrt(steps)) * (1 + 0.2 * rng.standard_normal(n))
-        plot.add_step_arrays(name, steps, values, wall_times=walls)
+        rows[name] = (1 + i) * (0.1 + 1 / np.sqrt(steps)) * (1 + 0.2 * rng.standard_normal(n))
     epochs = np.arange(1, n // steps_per_epoch + 1, dtype=np.float64)
+    epoch_rows = {"epoch": epochs, "step": epochs * steps_per_epoch}
     for name in ("train_loss", "val_loss", "train_stft_loss", "val_stft_loss"):
-        plot.add_epoch_arrays(name, epochs, 0.3 + 1 / np.sqrt(epochs), steps=epochs * steps_per_epoch)
+        epoch_rows[name] = 0.3 + 1 / np.sqrt(epochs)
+    plot.series.extend(steps=rows, epochs=epoch_rows)
 
 
 def run_phase(label, seconds, probe, feeder, plot):
@@ -206,7 +209,7 @@ def main() -> None:
           f"{time.perf_counter() - start:.2f} s; window {window.width()} x {window.height()}; "
           f"{os.cpu_count()} CPUs")
     probe = LatenessProbe()
-    feeder = LiveFeeder([plot, window.contribution_panel], args.points, 1000)
+    feeder = LiveFeeder(plot.series, args.points, 1000)
     run_phase("(a) 1M points, steps arriving", args.seconds, probe, feeder, plot)
 
     session = TrainingSession()

@@ -25,7 +25,9 @@ import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
 from PySide6 import QtWidgets  # noqa: E402
 
+from distill_desktop.models.run_series import rows_of  # noqa: E402
 from distill_desktop.panels.loss_plot import LossPlotPanel  # noqa: E402
+from distill_engine.training.events import StepMetrics  # noqa: E402
 
 STEP_FIELDS = ("train_loss", "stft_loss", "mag_recon_loss", "if_recon_loss", "kl_loss", "kl_weight",
                "learning_rate")
@@ -35,13 +37,11 @@ EPOCH_FIELDS = ("train_loss", "train_stft_loss", "train_mag_recon_loss", "train_
 T0 = 1_700_000_000.0
 
 
-class _Step:
-    """A StepMetrics-like record for the live-step timing."""
-
-    def __init__(self, step, rng):
-        self.step, self.epoch, self.wall_time = step, step // 1000 + 1, T0 + 0.05 * step
-        for i, name in enumerate(STEP_FIELDS):
-            setattr(self, name, float(0.1 + 0.01 * i + 0.01 * rng.random()))
+def _step(step, rng) -> StepMetrics:
+    """A StepMetrics event for the live-step timing."""
+    values = {name: float(0.1 + 0.01 * i + 0.01 * rng.random()) for i, name in enumerate(STEP_FIELDS)}
+    return StepMetrics(epoch=step // 1000 + 1, step=step, total_steps=0, recon_loss=0.0, step_time_s=0.0,
+                       grad_norm=0.0, wall_time=T0 + 0.05 * step, **values)
 
 
 def synthetic_loss(n, rng, scale):
@@ -108,21 +108,20 @@ def main() -> None:
     panel.show()
     app.processEvents()
     start = time.perf_counter()
-    for name in STEP_FIELDS:
-        panel.add_step_arrays(name, steps, values[name], wall_times=walls)
-    for name in EPOCH_FIELDS:
-        panel.add_epoch_arrays(name, epochs, 0.3 + 1 / np.sqrt(epochs) + 0.01 * rng.random(1000),
-                               steps=epoch_steps)
+    panel.series.extend(
+        steps={"step": steps, "wall_time": walls, **values},
+        epochs={"epoch": epochs, "step": epoch_steps,
+                **{name: 0.3 + 1 / np.sqrt(epochs) + 0.01 * rng.random(1000) for name in EPOCH_FIELDS}})
     load = 1e3 * (time.perf_counter() - start)
     first = timed(app, panel, panel.redraw_now, 1)[0]
     print(f"PySide6 {pg.Qt.QtCore.qVersion()} · pyqtgraph {pg.__version__} · {n:,} points x "
           f"{len(STEP_FIELDS)} step curves + 1,000 x {len(EPOCH_FIELDS)} epoch curves, "
           f"plot {panel.plot.vb.width():.0f} px wide")
-    print(f"{'load (bulk arrays)':<58} {load:7.1f} ms")
+    print(f"{'load (bulk rows)':<58} {load:7.1f} ms")
     print(f"{'first redraw (builds min/max pyramids)':<58} {first:7.1f} ms")
-    drawn = panel.plot_items("train_loss")[0].getData()
-    print(f"{'points handed to pyqtgraph per 1M-point curve':<58} {len(drawn[0]):7d}"
-          f"   (spike kept: {drawn[1].max() == 50.0})")
+    item = panel.plot_items("train_loss")[0]         # xData/yData: what was handed over, before log y
+    print(f"{'points handed to pyqtgraph per 1M-point curve':<58} {len(item.xData):7d}"
+          f"   (spike kept: {item.yData.max() == 50.0}; y axis {'log' if panel.log_y_box.isChecked() else 'linear'})")
 
     def full_redraw():
         panel.data.mark_all_dirty()
@@ -141,7 +140,7 @@ def main() -> None:
     next_step = [n + 1]
 
     def live_step():
-        panel.add_steps([_Step(next_step[0] + i, rng) for i in range(20)])
+        panel.series.extend(steps=rows_of([_step(next_step[0] + i, rng) for i in range(20)]))
         next_step[0] += 20
         panel.redraw_now()
 

@@ -3,7 +3,8 @@
 Prints, for each preset (16 kHz: n_fft 1024, hop 256; full band: 44.1 kHz, n_fft 2048, hop 512)
 at batch 32 and 1.5 s chunks, with the default model and loss:
   - the bare step loop (forward, combined loss, backward, AdamW; no metric reads, no events, no store)
-  - the full trainer (metric reads, events, run store, a no-op subscriber) on the same batches
+  - the full trainer (metric reads, events, run store, a no-op subscriber, epoch ends; previews off,
+    they are budgeted and measured by bench_preview_cost.py) on the same batches
 as steps/s and clip-seconds/s, their ratio (target >= 0.97), and the targets: full band bare loop
 >= 37 clip-seconds/s (the followed engine's step on this 2-core machine; stretch 50), 16 kHz no
 slower than before this model (54.0 measured on the same machine). Measurements alternate bare and
@@ -69,10 +70,12 @@ def bare_loop_rate(config, corpus, runs_dir, batch, epochs) -> float:
 
 def measure(preset: str, args, tmp: Path) -> dict:
     sample_rate, n_fft, hop, before = PRESETS[preset]
-    corpus = make_corpus(tmp / f"corpus-{preset}", n_files=args.batch * 2, seconds=1.5, sample_rate=sample_rate)
-    epochs = max(1, args.steps // 2)
+    corpus = make_corpus(tmp / f"corpus-{preset}", n_files=args.batch * args.steps_per_epoch, seconds=1.5,
+                         sample_rate=sample_rate)
+    epochs = max(1, args.steps // args.steps_per_epoch)
+    # Previews off: their cost has its own budget and benchmark (bench_preview_cost.py).
     config = TrainingConfig(epochs=epochs, batch_size=args.batch, validation_fraction=0.0, device="cpu",
-                            checkpoint_interval_s=1e9)
+                            checkpoint_interval_s=1e9, preview_interval_s=0.0)
     config.representation.sample_rate, config.representation.n_fft = sample_rate, n_fft
     config.representation.hop_length = hop
     clip_seconds = args.batch * config.chunk_duration
@@ -100,6 +103,8 @@ def main():
     parser.add_argument("--preset", choices=("both", *PRESETS), default="both")
     parser.add_argument("--steps", type=int, default=12, help="training steps per measurement")
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps-per-epoch", type=int, default=4, help="corpus size in batches (an epoch's end "
+                        "costs a metric flush, the best weights' copy and an event)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating bare/full measurements")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()

@@ -45,7 +45,7 @@ class MainWindow(QMainWindow):
         self.corpus_panel.set_demo_folder(str(paths.demo_corpus_dir()))
         self.config_editor = ConfigEditorPanel(config)
         self.plot_panel = LossPlotPanel()
-        self.contribution_panel = ContributionPanel(self.plot_panel.data)   # the live plot's series
+        self.contribution_panel = ContributionPanel(self.plot_panel.series)   # the live plot's series
         self.log_panel = LogPanel()
         self.listen_panel = ListenPanel(self.player)
         self.status = TrainingStatus()

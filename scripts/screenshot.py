@@ -2,7 +2,7 @@
 
 Run it with scripts/screenshot.sh, which starts a virtual X display (Xvfb). The run uses a
 temporary data directory, so nothing is left behind.
-Usage: python scripts/screenshot.py OUTPUT.png [--epochs-before-shot N]
+Usage: python scripts/screenshot.py OUTPUT.png [--epochs-before-shot N] [--hover] [--smoothing S]
        python scripts/screenshot.py docs/listen.png --listen-after N [--size 1320x820]
 With --listen-after the run writes a preview every few seconds; once N preview epochs are written
 the Listen tab is shown (the newest epoch comes up by itself), the first reconstruction is played
@@ -24,6 +24,9 @@ def main() -> int:
     parser.add_argument("--listen-after", type=int, default=0, metavar="N",
                         help="shoot the Listen tab once N preview epochs are written")
     parser.add_argument("--size", default="1500x900", help="window size, WIDTHxHEIGHT")
+    parser.add_argument("--hover", action="store_true",
+                        help="move the mouse over the loss plot before the shot (its readout shows)")
+    parser.add_argument("--smoothing", type=float, default=0.0, help="the loss plot's smoothing")
     args = parser.parse_args()
     data = tempfile.mkdtemp(prefix="distill-screenshot-")
     os.environ["DISTILL_DATA_DIR"] = data
@@ -45,7 +48,7 @@ def main() -> int:
         session.COST_BUDGET = 1.0
     window.config_editor.set_config(config)
     window.resize(*(int(v) for v in args.size.split("x")))
-    window.plot_panel.set_log_y(True)  # the unweighted KL is 10-100x the other terms
+    window.plot_panel.set_smoothing(args.smoothing)
     window.show()
     window.confirm_close = lambda: True
 
@@ -55,7 +58,19 @@ def main() -> int:
         else:
             QTimer.singleShot(200, start_when_ready)
 
-    listen, played = window.listen_panel, []
+    listen, played, hovered = window.listen_panel, [], []
+
+    def hover_over_the_plot():
+        """A real mouse move (through the display server) to 60 % across, 35 % down the loss plot."""
+        from PySide6.QtCore import QPoint
+        from PySide6.QtTest import QTest
+
+        view = window.plot_panel.view.viewport()
+        rect = window.plot_panel.plot.vb.sceneBoundingRect()
+        target = window.plot_panel.view.mapFromScene(rect.left() + 0.6 * rect.width(),
+                                                     rect.top() + 0.35 * rect.height())
+        QTest.mouseMove(view, QPoint(target.x(), target.y()))
+        return True
 
     def listen_tab_ready() -> bool:
         """Shows the Listen tab with the newest preview, then plays a clip; True once both are done."""
@@ -75,6 +90,10 @@ def main() -> int:
         status = window.status.text()
         epochs_done = len(window.plot_panel.curve_data("val_loss")[0])
         if listen_tab_ready() if args.listen_after else epochs_done >= args.epochs_before_shot:
+            if args.hover and not hovered:
+                hovered.append(hover_over_the_plot())
+                QTimer.singleShot(400, shoot_when_far_enough)    # the readout follows within 50 ms
+                return
             window.plot_panel.redraw_now()
             window.contribution_panel.redraw_now()
             app.processEvents()

@@ -7,7 +7,10 @@ itself referenced while it runs, so nothing is destroyed under a running job) an
 GUI thread. Starting a job supersedes the view's previous one: that one is asked to stop
 (`job.cancelled`, `job.sleep` returns early) and whatever it still reports is dropped, so a view
 only ever shows its newest job. `cancel()` does that to every job of the view; `wait()` blocks until
-they have ended (closing the window, tests). An exception from a job reaches `on_error(exception,
+they have ended (closing the window, tests). A job started while the event loop runs is queued by
+superqt on a 1 ms timer, which cannot fire while `wait()` blocks that loop: `wait()` cancels such a
+job instead of waiting for it (if it starts later, it returns at once), so closing the window
+right after starting a job (a runs listing when a run stops) never hangs. An exception from a job reaches `on_error(exception,
 traceback)` on the GUI thread; it never escapes into the event loop.
 
 Jobs may lower their thread's CPU priority (`niceness`, Linux/macOS): a follower polling a run that
@@ -22,7 +25,7 @@ import traceback
 
 os.environ.setdefault("QT_API", "pyside6")   # superqt goes through qtpy: use the app's binding
 
-from PySide6.QtCore import QObject, QThreadPool, Signal
+from PySide6.QtCore import QObject, QThread, QThreadPool, Signal
 from superqt.utils import FunctionWorker
 
 #: Pool threads for background jobs: a follower holds one for as long as it follows, and a corpus
@@ -48,6 +51,8 @@ class Job:
     def __init__(self, niceness: int):
         self.niceness = niceness
         self.thread_id: int | None = None    # the pool thread running it (tests check it is not the GUI's)
+        self.queued_on_timer = False         # superqt starts it from the event loop (see the module docstring)
+        self.started = False
         self._cancel, self._done = threading.Event(), threading.Event()
         self.delivered = False               # its result (or error) reached the GUI thread
         self._progress = _Progress()         # made on the GUI thread: its slots run there
@@ -73,6 +78,10 @@ class Job:
 
     def _run(self, function, args):
         self.thread_id = threading.get_ident()
+        self.started = True
+        if self._cancel.is_set():   # cancelled before it began (e.g. by wait(), see the module docstring)
+            self._done.set()
+            return None
         old = None
         if self.niceness > 0:
             try:
@@ -122,6 +131,7 @@ class BackgroundJobs:
             job._progress.value.connect(lambda value: current() and on_progress(value))
         worker.finished.connect(lambda: self._delivered(job))
         self._jobs.append(job)
+        job.queued_on_timer = bool(QThread.currentThread().loopLevel())   # superqt's start() does the same test
         worker.start()
         return job
 
@@ -141,7 +151,11 @@ class BackgroundJobs:
 
     def wait(self, timeout_s: float | None = None) -> bool:
         """Block until every job of this view has ended; False if one was still running at the timeout."""
-        ended = all(job._done.wait(timeout_s) for job in list(self._jobs))
+        for job in self._jobs:
+            if job.queued_on_timer and not job.started:   # its timer cannot fire while this blocks
+                job.cancel()
+        ended = all(job._done.wait(timeout_s) for job in list(self._jobs)
+                    if job.started or not job.queued_on_timer)
         self._forget_done()
         return ended
 

@@ -18,15 +18,18 @@ from PySide6.QtCore import QObject, Signal
 from distill_engine.errors import RunStoreError
 from distill_engine.runs.reader import open_run
 from distill_engine.runs.schema import EPOCH_METRICS, STEP_METRICS
+from distill_engine.training.events import EpochMetrics, StepMetrics, key_names
 
 from .background import BackgroundJobs
 
-#: Step columns sent with steps_added (wall_time and epoch are sent as series too).
-STEP_NAMES = STEP_METRICS + ("wall_time", "epoch")
+STEP_KEY, EPOCH_KEY = "step", "epoch"
+EPOCH_KEYS = key_names(EpochMetrics)
+#: Step columns sent with steps_added (besides the step: the metrics and the other step keys).
+STEP_NAMES = STEP_METRICS + tuple(k for k in key_names(StepMetrics) if k != STEP_KEY)
 #: Linux nice value of the polling thread (0 normal, 19 lowest).
 FOLLOWER_NICE = 10
-#: Epoch columns sent with epochs_added (step and wall_time are sent as series too).
-EPOCH_NAMES = EPOCH_METRICS + ("step", "wall_time")
+#: Epoch columns sent with epochs_added (besides the epoch: the metrics and the other epoch keys).
+EPOCH_NAMES = EPOCH_METRICS + tuple(k for k in EPOCH_KEYS if k != EPOCH_KEY)
 
 
 class _RunPoller:
@@ -63,8 +66,7 @@ class _RunPoller:
         steps, values = run.metrics_since(self.last_step, self.step_names)
         if len(steps):
             self.last_step = int(steps[-1])
-            added = {name: (steps, v) for name, v in values.items() if not np.isnan(v).all()}
-            reports.append(("steps_added", added))
+            reports.append(("steps_added", {STEP_KEY: steps.astype(np.float64), **values}))
         if summary.epochs_done > self.last_epoch:
             reports += self._poll_epochs(run)
         events = run.events(after_id=self.last_event_id)
@@ -77,19 +79,19 @@ class _RunPoller:
         return reports
 
     def _poll_epochs(self, run) -> list:
-        present = set(run.metric_names("epoch")) | {"step", "wall_time"}
+        present = set(run.metric_names("epoch")) | set(EPOCH_KEYS)
+        epochs = None
         added = {}
         for name in EPOCH_NAMES:
             if name in present:
-                epochs, values = run.metric(name, per="epoch")
-                new = epochs > self.last_epoch
-                added[name] = (epochs[new], values[new])
-        if added:
-            epochs = next(iter(added.values()))[0]
-            if len(epochs):
-                self.last_epoch = int(epochs[-1])
-                return [("epochs_added", added)]
-        return []
+                keys, values = run.metric(name, per="epoch")
+                if epochs is None:
+                    epochs = keys[keys > self.last_epoch]
+                added[name] = values[keys > self.last_epoch]
+        if epochs is None or not len(epochs):
+            return []
+        self.last_epoch = int(epochs[-1])
+        return [("epochs_added", {EPOCH_KEY: epochs.astype(np.float64), **added})]
 
 
 def _follow(job, run_dir: Path, interval_s: float, step_names: tuple) -> None:
@@ -108,10 +110,11 @@ def _follow(job, run_dir: Path, interval_s: float, step_names: tuple) -> None:
 class RunFollower(QObject):
     """Emits the rows, events and status changes of a run folder as they are committed.
 
-    steps_added: {name: (steps int64, values float64)} for each of `step_names` (default: every
-    step metric, "wall_time" and "epoch") that has values; the first emission after start() holds
-    the whole history. Fewer names make each poll cheaper.
-    epochs_added: {name: (epochs, values)} for each epoch column ("step", "wall_time" included).
+    steps_added: rows for RunSeries.extend, {"step": steps, name: values} (float64) for each of
+    `step_names` (default: every step metric, "wall_time" and "epoch"); the first emission after
+    start() holds the whole history. Fewer names make each poll cheaper.
+    epochs_added: rows {"epoch": epochs, name: values} for each epoch column ("step", "wall_time"
+    included).
     events_added: list of distill_engine.runs.reader.RunEvent. status_changed: the run's status
     ("running", "completed", "interrupted", ...). error: why the folder cannot be read (retried).
     """

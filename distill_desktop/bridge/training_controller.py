@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, Signal
 from distill_engine.training.reporting import format_divergence, format_epoch_line
 
 from ..dialogs import KEEP, ROLLBACK, STOP, DivergenceDialog, rollback_factor, show_error
-from ..models.run_curves import feed_run_curves
+from ..models.run_series import rows_of
 from .worker import RunRequest, TrainingSession
 
 
@@ -31,6 +31,7 @@ class TrainingController(QObject):
     def __init__(self, window, plot, contributions, log, status, parent=None):
         super().__init__(parent)
         self.window, self.plot, self.contributions, self.log, self.status = window, plot, contributions, log, status
+        self.series = plot.series       # the live run's series: the plot and the Contributions chart read it
         self.session = TrainingSession(self)
         self.session.stopped.connect(self._on_stopped)
         self.worker = None
@@ -104,28 +105,28 @@ class TrainingController(QObject):
         self.run_started.emit(event)
         self.status.run_started(event)
         self.contributions.set_run_weights(event.term_weights)
-        self.plot.set_steps_per_epoch(event.steps_per_epoch)
+        self.series.extend(steps_per_epoch=event.steps_per_epoch)
         self.log.append(f"Run {event.run_id} on {event.device}: {event.parameter_count:,} parameters, "
                         f"{event.steps_per_epoch} steps of batch {event.batch_size} per epoch\n"
                         f"Run folder: {event.run_dir}")
         self.log.append(event.config_summary, stamp=False)
         self.log.append(event.corpus_summary, stamp=False)
 
-    def _on_history(self, curves, error: str) -> None:
+    def _on_history(self, rows, error: str) -> None:
         """A resumed run: its earlier steps go under the new ones."""
-        if curves is None:
+        if rows is None:
             self.log.append(f"warning: the run's earlier steps cannot be shown ({error})")
             return
-        feed_run_curves(self.plot, curves)          # the Contributions chart reads the same series
-        shown = len(next(iter(curves["steps"].values()))[0]) if curves["steps"] else 0
+        self.series.extend(**rows)
+        shown = len(rows["steps"].get("step", ())) if rows["steps"] else 0
         self.log.append(f"Continuing the run: its {shown:,} earlier steps are shown too.")
 
     def _on_steps(self, events: list) -> None:
-        self.plot.add_steps(events)                 # the Contributions chart reads the same series
+        self.series.extend(steps=rows_of(events))
         self.status.steps(events)
 
     def _on_epoch(self, event) -> None:
-        self.plot.add_epoch(event)
+        self.series.extend(epochs=rows_of([event]))
         self.status.epoch(event)
         self.log.append(format_epoch_line(event))
 

@@ -23,7 +23,7 @@ from distill_engine.runs.reader import open_run
 
 from ..gc_pauses import import_torch_frozen
 from .background import lower_this_threads_priority
-from ..models.run_curves import read_run_curves
+from ..models.run_curves import read_run_rows
 
 STEP_BATCH_SECONDS = 0.05
 
@@ -98,11 +98,11 @@ class QtBridge(Callback):
 
 
 def _read_history(event) -> tuple[dict | None, str]:
-    """The resumed run's stored curves up to the checkpoint it continues from (later rows are
-    written again), for the live plot; (None, reason) when they cannot be read."""
+    """The resumed run's stored rows up to the checkpoint it continues from (later rows are
+    written again), for the live series (RunSeries.extend); (None, reason) when they cannot be read."""
     try:
         with open_run(event.run_dir) as run:
-            return read_run_curves(run, until_step=event.start_step, until_epoch=event.start_epoch), ""
+            return read_run_rows(run, until_step=event.start_step, until_epoch=event.start_epoch), ""
     except (DistillError, sqlite3.Error, KeyError) as exc:
         return None, str(exc)
 
@@ -111,7 +111,7 @@ class TrainingWorker(QObject):
     """Owns one Trainer for one run; `run()` executes on the worker thread."""
 
     run_started = Signal(object)  # RunStarted
-    history = Signal(object, str)  # a resumed run's stored curves up to its checkpoint (run_curves), or None, why
+    history = Signal(object, str)  # a resumed run's stored rows up to its checkpoint (run_curves), or None, why
     steps = Signal(list)  # [StepMetrics, ...]
     epoch = Signal(object)  # EpochMetrics
     divergence = Signal(object)  # DivergenceWarning

@@ -25,7 +25,9 @@ class HistoryTab(QWidget):
         splitter.addWidget(self.browser)  # its button rows wrap, so it never widens the window
         splitter.addWidget(self.plot_panel)
         splitter.setChildrenCollapsible(False)
-        splitter.setSizes([400, 400])
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)   # the plot (legend, two plots, readout) gets the larger share
+        splitter.setSizes([300, 450])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)

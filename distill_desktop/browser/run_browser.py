@@ -1,9 +1,12 @@
 """The run browser: the runs panel and the selected run's checkpoints side by side, wired to a
 LossPlotPanel that the window shows elsewhere.
 
-Open a run: its stored curves go into the plot (run_curves). Overlay selected runs: one
-component (chosen in a combo box) of each run, one colour per run, the legend naming the runs.
-Follow a run: a RunFollower feeds the plot and the runs table's status cell as rows are committed.
+Open a run: its stored rows go into the plot's series (run_curves.read_run_rows -> RunSeries.extend). Overlay selected runs: one
+component (chosen in a combo box) of each run, one colour per run, the legend naming the runs; each
+run is read into a RunSeries of its own (run_curves.series_from_run), so an overlay and the plot
+place steps on x the same way.
+Follow a run: a RunFollower feeds the plot's series and the runs table's status cell as rows are
+committed.
 Resume from a checkpoint is re-emitted as `resume_requested` for the window, which starts training
 (see distill_engine.runs.admin.resume_trainer).
 """
@@ -23,8 +26,8 @@ from distill_engine.training.events import EpochMetrics, StepMetrics, metric_nam
 
 from .checkpoints_panel import CheckpointsPanel
 from .runs_panel import RunsPanel
-from ..models.loss_data import FIELDS, SCHEDULES, fractional_epochs
-from ..models.run_curves import FOLLOWED_STEP_NAMES, feed_epochs, feed_run_curves, feed_steps, read_run_curves
+from ..models.loss_data import FIELDS, SCHEDULES
+from ..models.run_curves import FOLLOWED_STEP_NAMES, read_run_rows, series_from_run
 from ..bridge.background import BackgroundJobs
 from ..bridge.run_follower import RunFollower
 from ..widgets.plot_export import PlotExportError, export_view
@@ -40,28 +43,24 @@ OVERLAY_COMPONENTS = (
 
 
 def _read_run(job, run_dir: str):
-    """(curves, name, status) of a stored run (a background job)."""
+    """(rows for RunSeries.extend, name, status) of a stored run (a background job)."""
     with open_run(run_dir) as run:
-        return read_run_curves(run), run.name, run.status
+        return read_run_rows(run), run.name, run.status
 
 
 def overlay_xy(run, name: str, per: str, x_mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """(x in the plot's x mode, values) of one metric of a run, for add_run_overlay; fractional
-    epochs as the live plot computes them (loss_data.fractional_epochs)."""
-    keys, values = run.metric(name, per=per)
-    if x_mode == "wall time":
-        x = run.metric("wall_time", per=per)[1]
-        first = run.metric("wall_time", per="step")[1][:1]
-        t0 = first[0] if len(first) and np.isfinite(first[0]) else np.nanmin(x, initial=np.inf)
-        return x - (t0 if np.isfinite(t0) else 0.0), values
-    if x_mode == "step":
-        return (keys if per == "step" else run.metric("step", per="epoch")[1]), values
-    if per == "epoch":
-        return keys, values
-    epochs, anchor_steps = run.metric("step", per="epoch")
-    started = run.events(kind="run_started")
-    steps_per_epoch = started[-1].payload.get("steps_per_epoch") if started else None
-    return fractional_epochs(keys, dict(zip(epochs.tolist(), anchor_steps.tolist())), steps_per_epoch), values
+    """(x in the plot's x mode, values) of one metric of a run, for add_run_overlay: the run read
+    into a RunSeries of its own, as the plot's is (one step -> epoch mapping, one wall-time origin)."""
+    series = series_from_run(run, (name,) if per == "step" else (), (name,) if per == "epoch" else ())
+    return series.xy(name, per, x_mode)
+
+
+def overlay_labels(runs) -> list[str]:
+    """Legend labels of overlaid runs, [(name, id)] in order: the name the run store gives each,
+    "name (id)" for every run whose name another overlaid run shares (the id when it has none)."""
+    names = [name or run_id for name, run_id in runs]
+    return [f"{name} ({run_id})" if names.count(name) > 1 else name
+            for name, (_, run_id) in zip(names, runs)]
 
 
 class RunBrowser(QWidget):
@@ -108,8 +107,8 @@ class RunBrowser(QWidget):
         self.checkpoints.resume_requested.connect(self.resume_requested)
         self.component_combo.currentIndexChanged.connect(lambda _: self._redo_overlay())
         self.plot.x_mode_combo.currentTextChanged.connect(lambda _: self._redo_overlay())
-        self.follower.steps_added.connect(lambda data: feed_steps(self.plot, data))
-        self.follower.epochs_added.connect(lambda data: feed_epochs(self.plot, data))
+        self.follower.steps_added.connect(lambda rows: self.plot.series.extend(steps=rows))
+        self.follower.epochs_added.connect(lambda rows: self.plot.series.extend(epochs=rows))
         self.follower.events_added.connect(self._on_events)
         self.follower.status_changed.connect(self._on_status)
         self.follower.error.connect(lambda text: self.status.setText(f"Cannot read: {text}"))
@@ -145,8 +144,8 @@ class RunBrowser(QWidget):
 
     def _on_loaded(self, result) -> None:
         run_dir = self._opening
-        curves, name, status = result
-        feed_run_curves(self.plot, curves)
+        rows, name, status = result
+        self.plot.series.extend(**rows)
         self.status.setText(f"{name}: {status}")
         self.run_loaded.emit(run_dir)
 
@@ -158,17 +157,16 @@ class RunBrowser(QWidget):
         self.overlaid = [str(d) for d in run_dirs]
         name, per = self.component_combo.currentData()
         x_mode = self.plot.x_mode_combo.currentText()
-        labels, problems = [], []
-        for i, run_dir in enumerate(self.overlaid):
+        loaded, problems = [], []
+        for run_dir in self.overlaid:
             try:
                 with open_run(run_dir) as run:
-                    x, y = overlay_xy(run, name, per, x_mode)
-                    label = run.name if run.name not in labels else f"{run.name} ({run.id})"
+                    loaded.append((overlay_xy(run, name, per, x_mode), run.name, run.id))
             except (DistillError, KeyError) as exc:
                 problems.append(f"{Path(run_dir).name}: {exc}")
-                continue
-            labels.append(label)
-            color = pg.intColor(i, hues=max(len(self.overlaid), 2))
+        labels = overlay_labels([(run_name, run_id) for _, run_name, run_id in loaded])
+        for i, ((x, y), label) in enumerate(zip((xy for xy, _, _ in loaded), labels)):
+            color = pg.intColor(i, hues=max(len(loaded), 2))
             self.plot.add_run_overlay(label, name, x, y, color)
         self.status.setText(f"Overlay of {name} across {len(labels)} runs"
                             + (f"; skipped {'; '.join(problems)}" if problems else ""))
@@ -201,7 +199,7 @@ class RunBrowser(QWidget):
     def _on_events(self, events) -> None:
         for event in events:
             if event.kind == "run_started" and event.payload.get("steps_per_epoch"):
-                self.plot.set_steps_per_epoch(int(event.payload["steps_per_epoch"]))
+                self.plot.series.extend(steps_per_epoch=int(event.payload["steps_per_epoch"]))
         if any(e.kind == "checkpoint" for e in events) and self.followed and \
                 self.checkpoints.run_dir == Path(self.followed):
             self.checkpoints.reload()

@@ -12,6 +12,7 @@ import math
 import tomllib
 from pathlib import Path
 
+from distill_engine.config.schema import flatten_config
 from distill_engine.runs.naming import short_number
 from distill_engine.runs.schema import CONFIG_NAME
 
@@ -27,16 +28,7 @@ def config_values(run_dir) -> dict[str, object]:
             data = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError):
         return {}
-    flat: dict[str, object] = {}
-
-    def walk(table: dict, prefix: str) -> None:
-        for key, value in table.items():
-            if isinstance(value, dict):
-                walk(value, f"{prefix}{key}.")
-            else:
-                flat[prefix + key] = tuple(value) if isinstance(value, list) else value
-    walk(data, "")
-    return flat
+    return {path: tuple(value) if isinstance(value, list) else value for path, value in flatten_config(data).items()}
 
 
 #: the values people change most between runs come first; the others follow in config order

@@ -1,3 +1,4 @@
-"""Qt-free data the window draws: growing series and their envelopes (series), a run's loss curves
-(loss_data) and the stored curves of a run (run_curves). Testable without a display; an import
-contract forbids Qt here."""
+"""Qt-free data the window draws: a run's metrics as one columnar model (run_series), stored runs
+read into it (run_curves), the loss plot's curves over it (loss_data), and growing arrays with
+their envelopes and smoothing (series). Testable without a display; an import contract forbids Qt
+here."""

@@ -1,66 +1,64 @@
-"""A stored run's curves for a LossPlotPanel: read them from an open Run (any thread), then hand
-them to the panel (GUI thread). Used to open a run in the Runs tab, to follow one, and to show a
-resumed run's earlier steps in the live plot.
+"""A stored run as rows for a RunSeries (models.run_series): read from an open Run (any thread),
+then handed to `RunSeries.extend` (the GUI thread's series). Used to open a run in the Runs tab, to
+overlay runs, and to show a continued run's earlier steps in the live plot.
 """
 from __future__ import annotations
 
-from .loss_data import FIELDS
+import numpy as np
 
-#: Curves the plot draws, by the run-store column feeding them.
-PLOT_STEP_NAMES = tuple(FIELDS["step"].values()) + tuple(FIELDS["schedule"].values())
-PLOT_EPOCH_NAMES = tuple(FIELDS["epoch"].values()) + tuple(FIELDS["val"].values())
-#: What the browser's follower reads per poll: only what the plot draws.
-FOLLOWED_STEP_NAMES = PLOT_STEP_NAMES + ("wall_time",)
+from .loss_data import PLOT_EPOCH_NAMES, PLOT_STEP_NAMES
+from .run_series import EPOCH_KEY, EPOCH_KEYS, STEP_KEY, STEP_KEYS, RunSeries
 
-
-def feed_steps(plot, data: dict) -> None:
-    """Append {column: (steps, values)} (as RunFollower.steps_added sends) to the plot."""
-    walls = data.get("wall_time", (None, None))[1]
-    for name in PLOT_STEP_NAMES:
-        if name in data:
-            steps, values = data[name]
-            plot.add_step_arrays(f"step:{name}", steps, values, walls)
+#: What the browser's follower reads per poll: only what the plot draws (and the step keys).
+FOLLOWED_STEP_NAMES = (*PLOT_STEP_NAMES, *(k for k in STEP_KEYS if k != STEP_KEY))
 
 
-def feed_epochs(plot, data: dict) -> None:
-    """Append {column: (epochs, values)} (as RunFollower.epochs_added sends) to the plot."""
-    steps = data.get("step", (None, None))[1]
-    walls = data.get("wall_time", (None, None))[1]
-    for name in PLOT_EPOCH_NAMES:
-        if name in data:
-            epochs, values = data[name]
-            plot.add_epoch_arrays(f"epoch:{name}", epochs, values, steps, walls)
+def _aligned(keys: np.ndarray, x: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """values (at keys x) placed at `keys`; NaN where x has no row."""
+    if np.array_equal(keys, x):
+        return values
+    out = np.full(len(keys), np.nan)
+    where = np.searchsorted(x, keys)
+    found = where < len(x)
+    found[found] = x[where[found]] == keys[found]
+    out[found] = values[where[found]]
+    return out
 
 
-def read_run_curves(run, until_step: int | None = None, until_epoch: int | None = None) -> dict:
-    """Every stored series the plot draws, read from an open Run (any thread): one scan of the
-    step table (`metrics_since`), then the small epoch table column by column. `until_step` and
-    `until_epoch` leave out later rows (a resumed run writes those again)."""
+def read_run_rows(run, step_names=PLOT_STEP_NAMES, epoch_names=PLOT_EPOCH_NAMES,
+                  until_step: int | None = None, until_epoch: int | None = None) -> dict:
+    """The keyword arguments of RunSeries.extend for a stored run: {"steps": rows, "epochs": rows,
+    "steps_per_epoch": n}. One scan of the step table (`metrics_since`), then the small epoch table
+    column by column. `until_step` / `until_epoch` leave out later rows (a continued run writes
+    those again)."""
     started = run.events(kind="run_started")
-    present = set(run.metric_names("step"))
-    names = [n for n in PLOT_STEP_NAMES if n in present]
-    steps, values = run.metrics_since(-1, names + ["wall_time"])
+    wanted = list(dict.fromkeys((*step_names, *(k for k in STEP_KEYS if k != STEP_KEY))))
+    steps, values = run.metrics_since(-1, wanted)      # (a column the run lacks reads NaN)
     if until_step is not None:
         keep = steps <= until_step
         steps, values = steps[keep], {n: v[keep] for n, v in values.items()}
-    present = set(run.metric_names("epoch")) | {"step", "wall_time"}
-    epochs = {n: run.metric(n, per="epoch") for n in (*PLOT_EPOCH_NAMES, "step", "wall_time")
-              if n in present}
+    step_rows = {STEP_KEY: steps.astype(np.float64), **values} if len(steps) else {}
+    present = set(run.metric_names("epoch")) | set(EPOCH_KEYS)
+    epochs, _ = run.metric(STEP_KEY, per="epoch")
     if until_epoch is not None:
-        epochs = {n: (x[x <= until_epoch], v[x <= until_epoch]) for n, (x, v) in epochs.items()}
-    return {"steps_per_epoch": started[-1].payload.get("steps_per_epoch") if started else None,
-            "steps": {n: (steps, v) for n, v in values.items()} if len(steps) else {},
-            "epochs": epochs if len(epochs["step"][0]) else {}}
+        epochs = epochs[epochs <= until_epoch]
+    epoch_rows = {EPOCH_KEY: epochs.astype(np.float64)} if len(epochs) else {}
+    if epoch_rows:
+        for name in dict.fromkeys((*EPOCH_KEYS, *epoch_names)):
+            if name in present and name != EPOCH_KEY:
+                x, v = run.metric(name, per="epoch")
+                epoch_rows[name] = _aligned(epochs, x, v)
+    return {"steps": step_rows, "epochs": epoch_rows,
+            "steps_per_epoch": started[-1].payload.get("steps_per_epoch") if started else None}
 
 
-def feed_run_curves(plot, curves: dict) -> None:
-    """Hand what read_run_curves returned to a LossPlotPanel (GUI thread)."""
-    if curves["steps_per_epoch"]:
-        plot.set_steps_per_epoch(int(curves["steps_per_epoch"]))
-    feed_steps(plot, curves["steps"])
-    feed_epochs(plot, curves["epochs"])
+def series_from_run(run, step_names=PLOT_STEP_NAMES, epoch_names=PLOT_EPOCH_NAMES) -> RunSeries:
+    """A RunSeries of a stored run (an overlay's), fed as every other source is."""
+    series = RunSeries(step_names, epoch_names)
+    series.extend(**read_run_rows(run, step_names, epoch_names))
+    return series
 
 
 def load_run_into_plot(run, plot) -> None:
     """Bulk-load every stored curve of `run` (an open Run) into a LossPlotPanel, on this thread."""
-    feed_run_curves(plot, read_run_curves(run))
+    plot.series.extend(**read_run_rows(run))

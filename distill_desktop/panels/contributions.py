@@ -6,8 +6,8 @@ config, the KL term's annealed weight per step in StepMetrics), so editing the l
 re-weights a run, and a continued run is weighted as it trains. Until a run's weights arrive (the
 earlier steps of a continued run come first) the terms are kept and the shares computed on arrival.
 
-The chart reads the loss plot's series (models.loss_data.LossSeries: the window hands both views the
-same one, fed once), so the terms are buffered once. Shares are computed from each new tail of it
+The chart reads the run's series (models.run_series.RunSeries: the window hands the loss plot and
+this chart the same one, fed once), so the terms are buffered once. Shares are computed from each new tail of it
 (O(burst)) and kept as running sums, so the chart's block means
 (about 2000 columns, however long the run) cost O(columns) per redraw; the redraw runs on a QTimer
 at most every 250 ms.
@@ -23,7 +23,8 @@ from PySide6 import QtWidgets
 from distill_engine.training.events import WEIGHTED_TERMS as TERMS
 from distill_engine.training.events import StepMetrics, term_fields, weight_field
 
-from ..models.loss_data import LossSeries
+from ..models.loss_data import plot_series
+from ..models.run_series import STEP_KEY, RunSeries
 from ..models.series import GrowingArray
 from ..widgets.redraw import RedrawWhenShown, ReportingPlotWidget
 
@@ -62,11 +63,10 @@ class ContributionPanel(RedrawWhenShown, QtWidgets.QWidget):
     REDRAW_INTERVAL_MS = 250    # a share chart moves slowly; off the loss plot's 100 ms beat
     COLUMNS = 2000
 
-    def __init__(self, data: LossSeries | None = None, parent=None):
-        """data: the series to read (the live loss plot's); None makes one of its own, fed by add_steps."""
+    def __init__(self, series: RunSeries | None = None, parent=None):
+        """series: the run's series to read (the live loss plot's); None makes an empty one."""
         super().__init__(parent)
-        self.data = data if data is not None else LossSeries()
-        self._owns_data = data is None
+        self.series = series if series is not None else plot_series()
         self._done = 0                      # steps of the series already turned into shares
         self._weights: dict | None = None   # the run's term weights (RunStarted.term_weights)
         self._sums = {term: GrowingArray() for term in TERMS}   # running sums of shares, from 0
@@ -101,7 +101,7 @@ class ContributionPanel(RedrawWhenShown, QtWidgets.QWidget):
         layout.addWidget(self.label)
         layout.addWidget(self.plot, 1)
         self._init_redraw(self.plot)
-        self.data.subscribe(self._on_data)
+        self.series.subscribe(self._on_data)
 
     # -- feeding -----------------------------------------------------------------------------
     def set_run_weights(self, term_weights: dict) -> None:
@@ -113,30 +113,21 @@ class ContributionPanel(RedrawWhenShown, QtWidgets.QWidget):
         self._done = len(steps)
         self._mark_dirty()
 
-    def add_steps(self, events: list) -> None:
-        """Append StepMetrics-like events to this chart's own series (one made without `data`)."""
-        if not self._owns_data:
-            raise RuntimeError("this chart reads a shared series: feed the series (the loss plot)")
-        if events:
-            self.data.add_steps(events)
-
     def clear(self) -> None:
-        """Forget the run's weights (and the points, when the series is the chart's own)."""
+        """Forget the run's weights (the series is cleared by its owner)."""
         self._weights = None
-        if self._owns_data:
-            self.data.clear()
         self._reset_sums()
         self._done = 0
         self._mark_dirty()
 
     def _columns(self) -> tuple[np.ndarray, dict]:
-        """(steps, {field: values}) of the series' steps that every field this chart reads has."""
-        curves = {f: self.data.curve(f"step:{f}") for f in _FIELDS}
-        n = min(len(c.y) for c in curves.values())
-        steps = curves[_FIELDS[0]].clock.step.data[:n]
-        return steps, {f: c.y.data[:n] for f, c in curves.items()}
+        """(steps, {field: values}) of the series' step rows (views of its columns)."""
+        table = self.series.steps
+        return table[STEP_KEY], {f: table[f] for f in _FIELDS}
 
-    def _on_data(self) -> None:
+    def _on_data(self, changes: set) -> None:
+        if "steps" not in changes and "cleared" not in changes:
+            return
         steps, columns = self._columns()
         n = len(steps)
         if n < self._done:          # the series was cleared (a new run)

@@ -2,8 +2,9 @@
 the KL-weight and learning-rate schedules in a small plot below that shares the x axis (learning
 rate on that plot's right-hand axis).
 
-Feeding (`add_steps`, `add_epoch`, `add_*_arrays`) only appends to the growing arrays of a
-LossSeries; a single-shot QTimer redraws the changed curves, at most every 100 ms and, while data
+The panel draws one RunSeries (models.run_series, `self.series`: fed by whoever owns the run
+through `RunSeries.extend`, read by the Contributions chart too); a change of it only marks curves
+dirty, and a single-shot QTimer redraws the changed curves, at most every 100 ms and, while data
 streams in, within a CPU budget (widgets.redraw). Every point is
 kept; a redraw hands pyqtgraph the min/max envelope of the visible range at about one column per
 pixel (series.envelope over a MinMaxPyramid), so it costs O(pixels) whatever the length of the run,
@@ -17,12 +18,15 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from ..models.series import robust_range
-from ..models.loss_data import COMPONENTS, FIELDS, KL_SCHEDULE, SCHEDULES, X_MODES, LossSeries
-from .loss_plot_widgets import (COLORS, LABELS, RAW_ALPHA_WHEN_SMOOTHED, SUFFIX, SYMBOLS, X_LABELS,
+from ..models.loss_data import COMPONENTS, FIELDS, KL_SCHEDULE, SCHEDULES, X_MODES, LossCurves, plot_series
+from ..models.run_series import RunSeries
+from .loss_plot_widgets import (COLORS, LABELS, RAW_ALPHA_WHEN_SMOOTHED, SERIES_LABELS, SYMBOLS, X_LABELS,
                                 build_controls, build_plots, curve_pen, plot_item)
+from .plot_readout import HoverReadout
 from ..widgets.redraw import RedrawWhenShown
 
 MAX_MARKERS = 200
+SCHEDULE_SHARE = 0.25
 X_HEADROOM = 0.05
 
 
@@ -35,9 +39,11 @@ class LossPlotPanel(RedrawWhenShown, QtWidgets.QWidget):
 
     REDRAW_INTERVAL_MS = 100
 
-    def __init__(self, parent=None):
+    def __init__(self, series: RunSeries | None = None, parent=None):
+        """series: the run's series to draw (a new, empty plot_series() by default)."""
         super().__init__(parent)
-        self.data = LossSeries()
+        self.series = series if series is not None else plot_series()
+        self.data = LossCurves(self.series)      # the curves drawn from it, with their caches
         self._x_mode, self._smoothing, self._ignore_outliers = "step", 0.0, False
         self._follow = True      # the x range follows the data until the user zooms or pans
         self._visible = {name: True for name in self.data.curves}
@@ -47,15 +53,22 @@ class LossPlotPanel(RedrawWhenShown, QtWidgets.QWidget):
         self._init_redraw(self._graphics)
         self._mouse_proxy = pg.SignalProxy(self._graphics.scene().sigMouseMoved, rateLimit=20,
                                            slot=self._on_mouse_moved)
-        self.data.subscribe(self._data_arrived)   # every change of the series schedules a redraw
+        self._graphics.viewport().installEventFilter(self)     # the mouse leaving clears the readout
+        self.series.subscribe(self._on_series_changed)   # every change schedules a redraw
+        self._update_legend()
+        # log y by default: the raw KL term (15-50) would flatten STFT, magnitude and IF on a linear axis
+        self.set_log_y(True)
 
     # -- construction ------------------------------------------------------------------------
     def _build_plots(self):
         plots = build_plots(self.data.curves)
         self._graphics, self.plot, self.schedule_plot = plots.graphics, plots.plot, plots.schedule_plot
         self.view = self._graphics  # the QGraphicsView both plots are drawn in (what an export shows)
-        self.lr_view, self.legend = plots.lr_view, plots.legend
+        self.lr_view, self.legend_strip = plots.lr_view, plots.legend
+        self.legend = plots.legend.legend        # the pyqtgraph LegendItem (in its strip, above the plots)
         self._items, self._smooth_items = plots.items, plots.smooth_items
+        self._component_samples, self._style_samples = plots.component_samples, plots.style_samples
+        self._schedule_samples = plots.schedule_samples
         self.schedule_plot.vb.sigResized.connect(self._sync_lr_view)
         self.legend.sigSampleClicked.connect(self._on_legend_clicked)
         for view in (self.plot.vb, self.schedule_plot.vb, self.lr_view):
@@ -83,38 +96,17 @@ class LossPlotPanel(RedrawWhenShown, QtWidgets.QWidget):
         for row in controls.rows:
             layout.addLayout(row)
         layout.addWidget(self._graphics, 1)
-        self.readout = QtWidgets.QLabel(" ", textFormat=QtCore.Qt.TextFormat.RichText, wordWrap=True)
+        self.readout = HoverReadout([(key, LABELS[key], COLORS[key]) for key in (*COMPONENTS, *SCHEDULES)])
         layout.addWidget(self.readout)
 
     def _sync_lr_view(self):
         self.lr_view.setGeometry(self.schedule_plot.vb.sceneBoundingRect())
         self.lr_view.linkedViewChanged(self.schedule_plot.vb, self.lr_view.XAxis)
 
-    # -- feeding -----------------------------------------------------------------------------
-    def add_steps(self, events: list) -> None:
-        """Append StepMetrics-like events (anything with the attributes; missing ones read as NaN)."""
-        if events:
-            self.data.add_steps(events)
-
-    def add_epoch(self, event) -> None:
-        """Append one EpochMetrics-like event; its point also sits at its `.step` on the step axis."""
-        self.data.add_epoch(event)
-
-    def add_step_arrays(self, name, steps, values, wall_times=None) -> None:
-        """Bulk-append one per-step series (a stored run); series with equal steps share x arrays."""
-        self.data.add_step_arrays(name, steps, values, wall_times)
-
-    def add_epoch_arrays(self, name, epochs, values, steps=None, wall_times=None) -> None:
-        """Bulk-append one per-epoch series; name: an EpochMetrics field (train_* or val_*)."""
-        self.data.add_epoch_arrays(name, epochs, values, steps, wall_times)
-
-    def set_steps_per_epoch(self, steps_per_epoch: int | None) -> None:
-        """Steps per epoch (RunStarted.steps_per_epoch), for placing steps on the epoch axis."""
-        self.data.set_steps_per_epoch(steps_per_epoch)
-
+    # -- the series ----------------------------------------------------------------------------
     def clear(self) -> None:
-        """Forget every point (overlays stay: see clear_overlays)."""
-        self.data.clear()
+        """Forget every point of the series (overlays stay: see clear_overlays)."""
+        self.series.clear()
         self.follow_data()
 
     # -- what is drawn -----------------------------------------------------------------------
@@ -137,6 +129,25 @@ class LossPlotPanel(RedrawWhenShown, QtWidgets.QWidget):
         return self._items[name], self._smooth_items.get(name)
 
     # -- drawing -----------------------------------------------------------------------------
+    def _on_series_changed(self, changes: set) -> None:
+        if "cleared" in changes:
+            self._drawn.clear()
+            self.readout.clear()            # a new run: nothing of the last one stays on screen
+        self._update_legend()
+        self._data_arrived()
+
+    def _update_legend(self) -> None:
+        """The legend lists this run's colours, line styles and schedules while the plot has points
+        of its own, then each overlaid run."""
+        entries = []
+        if len(self.series.steps) or len(self.series.epochs):
+            entries += [(self._component_samples[k], LABELS[k]) for k in COMPONENTS]
+            entries += [(self._style_samples[s], SERIES_LABELS[s]) for s in self._style_samples]
+            entries += [(self._schedule_samples[n], LABELS[n]) for n in SCHEDULES]
+        entries += [(item, label) for item, label in self._overlays]
+        # a row of colours, then a row of line styles and schedules (when the width allows)
+        self.legend_strip.set_entries(entries, len(COMPONENTS) if not self._overlays else 0)
+
     def _mark_all_dirty(self, *_):
         self.data.mark_all_dirty()
         self._mark_dirty()
@@ -212,6 +223,8 @@ class LossPlotPanel(RedrawWhenShown, QtWidgets.QWidget):
                     self._dense[name] = dense     # markers only while they can be told apart
                     item.setSymbol(None if dense else SYMBOLS[curve.series])
                     item.setPen(curve_pen(curve.series, curve.key, dense=dense))
+                if not np.isfinite(y).any():       # a column this run lacks (NaN): nothing to draw
+                    x, y = x[:0], y[:0]
                 item.setData(x, y)
         if self._follow:
             self._fit_x()
@@ -253,14 +266,22 @@ class LossPlotPanel(RedrawWhenShown, QtWidgets.QWidget):
             self._items[name].setVisible(shown)
             if name in self._smooth_items:
                 self._smooth_items[name].setVisible(shown and self._smoothing > 0)
+        for key, sample in self._component_samples.items():
+            sample.setVisible(self._component_boxes[key].isChecked())
+        for series, sample in self._style_samples.items():
+            sample.setVisible(self._series_boxes[series].isChecked())
+        self.legend.update()
         if self._ignore_outliers:
             self._apply_robust_range()
 
     def _on_legend_clicked(self, item):
-        name = next((n for n, it in self._items.items() if it is item), None)
-        if name is not None:     # pyqtgraph toggled that one item: apply it to its component
-            self.set_component_visible(self.data.curves[name].key, item.isVisible())
-            self._apply_visibility()
+        """pyqtgraph toggled a sample's visibility: apply it to its component or series."""
+        for samples, boxes in ((self._component_samples, self._component_boxes),
+                               (self._style_samples, self._series_boxes)):
+            key = next((k for k, it in samples.items() if it is item), None)
+            if key is not None:
+                boxes[key].setChecked(item.isVisible())
+        self._apply_visibility()
 
     def set_log_y(self, on: bool) -> None:
         self.log_y_box.setChecked(on)
@@ -305,23 +326,37 @@ class LossPlotPanel(RedrawWhenShown, QtWidgets.QWidget):
             self.follow_data()
 
     # -- hover readout -----------------------------------------------------------------------
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QtCore.QEvent.Type.Leave:
+            self.readout.clear()
+        elif event.type() == QtCore.QEvent.Type.Resize:
+            self._share_height(event.size().height())
+        return super().eventFilter(watched, event)
+
+    def _share_height(self, height: int) -> None:
+        """The schedules plot takes a quarter of the height (at least 70 px): on a short view the
+        layout's stretch alone gives it nearly as much as the losses."""
+        self.schedule_plot.setMaximumHeight(max(70.0, SCHEDULE_SHARE * height))
+
     def _on_mouse_moved(self, args):
         pos = args[0]
-        if any(p.sceneBoundingRect().contains(pos) for p in (self.plot, self.schedule_plot)):
-            self.readout.setText(self.readout_at(self.plot.vb.mapSceneToView(pos).x()))
+        if any(p.vb.sceneBoundingRect().contains(pos) for p in (self.plot, self.schedule_plot)):
+            self.readout.show_values(*self.readout_at(self.plot.vb.mapSceneToView(pos).x()))
+        else:
+            self.readout.clear()             # over the legend or an axis: nothing is pointed at
 
-    def readout_at(self, x: float) -> str:
-        """Rich text: x, then each visible curve's value at its point nearest x."""
-        parts = [f"{self._x_mode} {x:.6g}"]
+    def readout_at(self, x: float) -> tuple[str, dict]:
+        """(title, {(row, column): text}) for the readout: each visible curve's value at its point
+        nearest x (row: "step", "smoothed", "epoch", "val"; column: its component or schedule)."""
+        cells = {}
         for name, curve in self.data.curves.items():
             i = self.data.nearest(curve, self._x_mode, x) if self._items[name].isVisible() else None
-            if i is None:
+            if i is None or not np.isfinite(curve.y[i]):
                 continue
-            text = f"{LABELS[curve.key]}{SUFFIX[curve.series]} {curve.y.data[i]:.4g}"
+            cells[("step" if curve.series == "schedule" else curve.series, curve.key)] = f"{curve.y[i]:.4g}"
             if name in self._smooth_items and self._smoothing > 0 and i < len(curve.smoothed):
-                text += f" (smoothed {curve.smoothed.data[i]:.4g})"
-            parts.append(f'<span style="color:{COLORS[curve.key]}">■</span> {text}')
-        return " · ".join(parts)
+                cells[("smoothed", curve.key)] = f"{curve.smoothed.data[i]:.4g}"
+        return f"{X_LABELS[self._x_mode]} {x:.6g}", cells
 
     # -- overlays ----------------------------------------------------------------------------
     def add_run_overlay(self, run_label, name, x, y, color) -> pg.PlotDataItem:
@@ -329,15 +364,15 @@ class LossPlotPanel(RedrawWhenShown, QtWidgets.QWidget):
         item = plot_item(pg.mkPen(color, width=1.5))
         self.plot.addItem(item)           # before setData: clip-to-view needs its ViewBox
         item.setData(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
-        self.legend.addItem(item, f"{run_label} · {name}")
-        self._overlays.append(item)
+        self._overlays.append((item, f"{run_label} · {name}"))
+        self._update_legend()
         return item
 
     def clear_overlays(self) -> None:
-        for item in self._overlays:
-            self.legend.removeItem(item)
+        for item, _ in self._overlays:
             self.plot.removeItem(item)
         self._overlays = []
+        self._update_legend()
 
 
 __all__ = ["LossPlotPanel", "COMPONENTS", "FIELDS", "RAW_ALPHA_WHEN_SMOOTHED", "X_MODES"]

@@ -1,6 +1,7 @@
-"""What the loss plot is built from: colours and pens per curve, the two plots sharing the x axis
-(losses above; KL weight below, learning rate on its right-hand axis) with one item per curve, and
-the row of controls. Built here; LossPlotPanel wires them to its slots and drives them.
+"""What the loss plot is built from: colours and pens per curve, the legend strip (plot_legend)
+over the two plots sharing the x axis (losses above; KL weight below, learning rate on its
+right-hand axis) with one item per curve, and the row of controls. Built here; LossPlotPanel wires
+them to its slots and drives them.
 """
 from __future__ import annotations
 
@@ -11,14 +12,15 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..models.loss_data import COMPONENTS, KL_SCHEDULE, SCHEDULE_LABELS, SCHEDULES, X_MODES
 from ..widgets.redraw import ReportingGraphicsLayoutWidget
+from .plot_legend import STYLE_COLOR, LegendStrip, sample_item
 
 LABELS = {"total": "total", "stft": "STFT", "magnitude": "magnitude", "if": "IF", "level": "level", "kl": "KL",
           **SCHEDULE_LABELS}
 _COMPONENT_COLORS = {"total": "#e6e6e6", "stft": "#4c9be8", "magnitude": "#f5a623", "if": "#6cc644",
-                     "level": "#3cc8c8", "kl": "#e8588c"}
-#: the KL weight in KL's colour; the other schedules (the learning rate) in one of their own
+                     "level": "#c678dd", "kl": "#e8588c"}
+#: the KL weight in KL's colour; the other schedules (the learning rate) in a teal far from it in hue
 COLORS = {**_COMPONENT_COLORS,
-          **{name: _COMPONENT_COLORS["kl"] if name == KL_SCHEDULE else "#b48ead" for name in SCHEDULES}}
+          **{name: _COMPONENT_COLORS["kl"] if name == KL_SCHEDULE else "#35d0c8" for name in SCHEDULES}}
 SERIES_LABELS = {"step": "per step", "epoch": "per epoch", "val": "validation", "schedule": "schedules"}
 SUFFIX = {"step": "", "schedule": "", "epoch": " (epoch)", "val": " (val)"}
 X_LABELS = {"step": "step", "epoch": "epoch", "wall time": "seconds since start"}
@@ -57,17 +59,36 @@ class LossPlots:
     plot: pg.PlotItem
     schedule_plot: pg.PlotItem
     lr_view: pg.ViewBox
-    legend: pg.LegendItem
+    legend: LegendStrip
     items: dict
     smooth_items: dict
+    #: legend samples: per component, per line style (series), per schedule
+    component_samples: dict
+    style_samples: dict
+    schedule_samples: dict
+
+
+def _samples():
+    """Legend samples at full strength: a colour per component, a line style per series."""
+    components = {key: sample_item(pg.mkPen(COLORS[key], width=2)) for key in COMPONENTS}
+    styles = {
+        "step": sample_item(pg.mkPen(STYLE_COLOR, width=1)),
+        "epoch": sample_item(pg.mkPen(STYLE_COLOR, width=2), SYMBOLS["epoch"], STYLE_COLOR, None, 6),
+        "val": sample_item(pg.mkPen(STYLE_COLOR, width=1, style=QtCore.Qt.PenStyle.DashLine),
+                           SYMBOLS["val"], None, STYLE_COLOR, 5),
+    }
+    schedules = {name: sample_item(pg.mkPen(COLORS[name], width=2)) for name in SCHEDULES}
+    return components, styles, schedules
 
 
 def build_plots(curves: dict) -> LossPlots:
-    """The loss plot over the schedules plot, one item per curve of `curves` (LossSeries.curves)."""
+    """The loss plot over the schedules plot, one item per curve of `curves` (LossCurves.curves)."""
     graphics = ReportingGraphicsLayoutWidget()
-    plot = graphics.addPlot(row=0, col=0)
-    schedule_plot = graphics.addPlot(row=1, col=0)
-    graphics.ci.layout.setRowStretchFactor(0, 3)
+    legend = LegendStrip(graphics.ci, row=0, left_margin=AXIS_WIDTH)
+    plot = graphics.addPlot(row=1, col=0)
+    schedule_plot = graphics.addPlot(row=2, col=0)
+    graphics.ci.layout.setRowStretchFactor(1, 3)
+    graphics.ci.layout.setRowStretchFactor(2, 1)
     schedule_plot.setXLink(plot)
     plot.setLabel("left", "loss")
     schedule_plot.setLabel("left", LABELS[KL_SCHEDULE])
@@ -86,8 +107,6 @@ def build_plots(curves: dict) -> LossPlots:
     schedule_plot.getAxis("right").setLabel(", ".join(LABELS[n] for n in SCHEDULES if n != KL_SCHEDULE))
     schedule_plot.getAxis("right").enableAutoSIPrefix(False)
     lr_view.setXLink(schedule_plot)
-    legend = plot.addLegend(offset=(-10, 10), brush=(0, 0, 0, 150))
-    schedule_legend = schedule_plot.addLegend(offset=(10, 5))
     items, smooth_items = {}, {}
     for name, curve in curves.items():
         series, key = curve.series, curve.key
@@ -100,15 +119,13 @@ def build_plots(curves: dict) -> LossPlots:
             if key != KL_SCHEDULE:   # a linked ViewBox's range lags; the envelope clips anyway
                 item.setClipToView(False)
             (schedule_plot if key == KL_SCHEDULE else lr_view).addItem(item)
-            schedule_legend.addItem(item, LABELS[key])
             continue
         plot.addItem(item)
         if series == "step":
-            legend.addItem(item, LABELS[key])
             smooth = smooth_items[name] = plot_item(curve_pen(series, key))
             smooth.setVisible(False)
             plot.addItem(smooth)
-    return LossPlots(graphics, plot, schedule_plot, lr_view, legend, items, smooth_items)
+    return LossPlots(graphics, plot, schedule_plot, lr_view, legend, items, smooth_items, *_samples())
 
 
 @dataclass

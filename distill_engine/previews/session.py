@@ -20,7 +20,6 @@ import math
 import time
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 import torch
 

@@ -18,7 +18,6 @@ the same transaction, into step_blocks (the columnar copy readers load fast; ste
 from __future__ import annotations
 
 import atexit
-import contextlib
 import itertools
 import json
 import numbers
@@ -36,14 +35,13 @@ from pathlib import Path
 from ..errors import RunStoreError
 from .reader import Run, RunEvent, RunSummary, list_runs, open_run
 from .continuing import check_can_continue, remove_stale_temp_files
+from .commit_thread import _EPOCH, _EVENT, _FLUSH, _META, _PREVIEW, _STEP, BackgroundCommits
 from .step_blocks import StepBlockWriter
 from .wal_guard import WalGuard
 from .schema import (
-    BLOCKS_HEARTBEAT, CONFIG_NAME, DB_NAME, EPOCH_METRICS, HEARTBEAT_EVERY_S, LOCK_NAME,
-    PREVIEW_COLUMNS, PREVIEW_KINDS,
-    SCHEMA_SQL, SCHEMA_VERSION, STATUSES, STEP_METRICS, TABLES, check_status, insert_metric_rows,
-    is_metric_name, json_default, meta_text, prepare_to_continue, process_meta, release_lock,
-    table_columns, take_lock, upsert_meta, write_json_atomic,
+    CONFIG_NAME, DB_NAME, EPOCH_METRICS, LOCK_NAME, PREVIEW_KINDS, SCHEMA_SQL, SCHEMA_VERSION,
+    STATUSES, STEP_METRICS, TABLES, check_status, is_metric_name, json_default, meta_text,
+    prepare_to_continue, process_meta, release_lock, take_lock, upsert_meta, write_json_atomic,
 )
 
 __all__ = [
@@ -51,12 +49,10 @@ __all__ = [
     "create_run", "default_runs_dir", "list_runs", "open_run",
 ]
 
-COMMIT_INTERVAL_S = 0.25
 COMMIT_ROWS = 2000
 #: Past this many queued rows the logging call waits for the writer (bounds memory, not speed).
 MAX_PENDING_ROWS = 200_000
 
-_STEP, _EPOCH, _EVENT, _META, _FLUSH, _PREVIEW = range(6)
 _live_writers: "weakref.WeakSet[RunWriter]" = weakref.WeakSet()
 
 
@@ -114,7 +110,7 @@ def slugify(name: str) -> str:
     return slug or "run"
 
 
-class RunWriter:
+class RunWriter(BackgroundCommits):
     """Writes one run folder. The log_* calls are cheap and thread-safe (they only queue).
 
     Use as a context manager (a clean exit closes a still-running run as "completed", an exception
@@ -354,80 +350,6 @@ class RunWriter:
                 and self._error is None:
             self._wake.set()
             time.sleep(0.002)
-
-    # -- writer thread -------------------------------------------------------------------------
-    def _write_loop(self) -> None:
-        conn = None
-        try:
-            conn = sqlite3.connect(self.run_dir / DB_NAME, isolation_level=None, timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            columns = {per: table_columns(conn, TABLES[per][0]) for per in TABLES}
-        except sqlite3.Error as exc:
-            self._error = exc
-        next_beat = 0.0
-        while True:
-            self._wake.wait(COMMIT_INTERVAL_S)
-            self._wake.clear()
-            stopping = self._stopping
-            queue = self._queue
-            items = [queue.popleft() for _ in range(len(queue))]
-            now = time.time()
-            beat = now >= next_beat and not stopping
-            if (items or beat) and self._error is None:
-                try:
-                    self._commit(conn, columns, items, now if beat else None)
-                except Exception as exc:  # disk full, bad value...: reported by the next call
-                    self._error = exc
-                    try:
-                        conn.rollback()
-                        columns = {per: table_columns(conn, TABLES[per][0]) for per in TABLES}
-                    except sqlite3.Error:
-                        pass
-                if beat:
-                    next_beat = now + HEARTBEAT_EVERY_S
-            for tag, data in items:
-                if tag == _FLUSH:
-                    data[0].set()
-            if stopping and not queue:
-                break
-        if conn is not None:
-            conn.close()
-
-    def _commit(self, conn, columns, items, heartbeat) -> None:
-        """One transaction: the batch's step rows, epoch rows, events and meta values."""
-        rows = {_STEP: [], _EPOCH: [], _EVENT: [], _META: [], _FLUSH: [], _PREVIEW: []}
-        for tag, data in items:
-            rows[tag].append(data)
-        durable = any(durable for _, durable in rows[_FLUSH])
-        if durable:
-            conn.execute("PRAGMA synchronous=FULL")  # fsync this commit (set outside a transaction)
-        meta = dict(rows[_META])
-        if heartbeat is not None:
-            meta["heartbeat"] = repr(heartbeat)
-        if "heartbeat" in meta:
-            meta[BLOCKS_HEARTBEAT] = meta["heartbeat"]  # "this writer keeps step_blocks"
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            if rows[_STEP]:
-                self._blocks.write(conn, *insert_metric_rows(conn, "step", columns["step"],
-                                                             rows[_STEP]))
-            if rows[_EPOCH]:
-                insert_metric_rows(conn, "epoch", columns["epoch"], rows[_EPOCH])
-            if rows[_EVENT]:
-                conn.executemany("INSERT INTO events (wall_time, kind, epoch, step, payload) "
-                                 "VALUES (?, ?, ?, ?, ?)", rows[_EVENT])
-            if rows[_PREVIEW]:
-                conn.executemany(f"INSERT OR REPLACE INTO previews ({', '.join(PREVIEW_COLUMNS)}) "
-                                 f"VALUES ({', '.join('?' * len(PREVIEW_COLUMNS))})", rows[_PREVIEW])
-            if meta:
-                conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", meta.items())
-            conn.execute("COMMIT")
-        finally:
-            if durable:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("PRAGMA synchronous=NORMAL")
-        self._wal_guard.check(conn)
 
 
 def _iso(t: float) -> str:

@@ -45,3 +45,22 @@ def test_a_newer_job_cancels_and_silences_the_older_one(qtbot):
     assert jobs.wait(10) and first.done and second.done
     qtbot.waitUntil(lambda: first.delivered and second.delivered)   # all they sent has arrived
     assert results == [] and all_jobs_ended(5_000)
+
+
+def test_waiting_inside_the_running_event_loop_on_a_job_just_started_does_not_hang(qtbot):
+    """Closing the window while its loop runs: a runs listing started a moment before (when the
+    run stopped) is queued by superqt on a timer that cannot fire while wait() blocks the loop."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    ran, outcome = [], []
+    loop = QEventLoop()
+
+    def close_window_now():
+        jobs = BackgroundJobs()
+        jobs.start(lambda job: ran.append("listed"))
+        outcome.append(jobs.wait(timeout_s=20))   # deadlocked before: False after 20 s
+        loop.quit()
+    QTimer.singleShot(0, close_window_now)
+    loop.exec()
+    assert outcome == [True]
+    assert all_jobs_ended(10_000) and ran == []   # the cancelled job returned at once when it started

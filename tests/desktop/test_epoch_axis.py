@@ -4,7 +4,7 @@ batch size (20 steps an epoch where its parent had 10)."""
 import numpy as np
 
 from distill_desktop.browser.run_browser import overlay_xy
-from distill_desktop.models.loss_data import fractional_epochs
+from distill_desktop.models.run_series import fractional_epochs
 from distill_desktop.models.run_curves import load_run_into_plot
 from distill_desktop.panels.loss_plot import LossPlotPanel
 from distill_engine.runs.reader import open_run

@@ -8,6 +8,7 @@ import pytest
 from distill_desktop.panels.contributions import ContributionPanel
 from distill_desktop.panels.loss_plot import RAW_ALPHA_WHEN_SMOOTHED, LossPlotPanel
 from distill_desktop.widgets.redraw import DATA_REDRAW_CPU_SHARE, data_redraw_delay, machine_cores
+from distill_desktop.models.run_series import rows_of
 from distill_desktop.models.series import ema_debiased
 from distill_engine.config.schema import LossConfig
 from distill_engine.model.losses import term_weights
@@ -46,15 +47,25 @@ def panel(qtbot):
     panel.resize(900, 600)
     panel.show()
     qtbot.waitExposed(panel)
+    panel.set_log_y(False)        # (log y is the default; these tests read the drawn values)
     return panel
+
+
+def add_steps(view, events):
+    """Feed StepMetrics events as the window does: their rows into the view's series."""
+    view.series.extend(steps=rows_of(events))
+
+
+def add_epoch(view, event):
+    view.series.extend(epochs=rows_of([event]))
 
 
 def feed(panel, steps, epochs=0, burst=50, **overrides):
     events = [step_event(s, **overrides) for s in range(1, steps + 1)]
     for i in range(0, len(events), burst):
-        panel.add_steps(events[i:i + burst])
+        add_steps(panel, events[i:i + burst])
     for epoch in range(1, epochs + 1):
-        panel.add_epoch(epoch_event(epoch))
+        add_epoch(panel, epoch_event(epoch))
 
 
 def test_every_curve_holds_every_point_fed(panel, qtbot):
@@ -89,7 +100,7 @@ def test_redraw_happens_on_the_timer_not_per_event(panel, qtbot):
 
 def test_single_step_spike_survives_when_zoomed_out(panel, qtbot):
     events = [step_event(s, loss=50.0 if s == 6_789 else None) for s in range(1, 20_001)]
-    panel.add_steps(events)
+    add_steps(panel, events)
     panel.redraw_now()
     x, y = panel.plot_items("train_loss")[0].getData()
     assert len(x) <= 2 * max(panel.plot.vb.width(), 100) + 3    # about two points per pixel column
@@ -113,7 +124,7 @@ def test_single_step_spike_survives_when_zoomed_out(panel, qtbot):
     calls = []
     original = item.setData
     item.setData = lambda *a, **k: (calls.append(1), original(*a, **k))
-    panel.add_steps([step_event(s) for s in range(20_001, 20_021)])
+    add_steps(panel, [step_event(s) for s in range(20_001, 20_021)])
     panel.redraw_now()
     assert calls == []                                # new steps far right of the zoom: no redraw
     assert len(panel.curve_data("train_loss")[1]) == 20_020
@@ -124,10 +135,10 @@ def test_x_range_follows_the_run_with_headroom(panel):
     panel.redraw_now()
     left, right = panel.plot.vb.viewRange()[0]
     assert left == 1 and 1_000 < right <= 1_051
-    panel.add_steps([step_event(s) for s in range(1_001, 1_011)])
+    add_steps(panel, [step_event(s) for s in range(1_001, 1_011)])
     panel.redraw_now()
     assert panel.plot.vb.viewRange()[0] == [left, right]     # a burst does not re-lay the axes
-    panel.add_steps([step_event(s) for s in range(1_011, 1_101)])
+    add_steps(panel, [step_event(s) for s in range(1_011, 1_101)])
     panel.set_log_y(True)                                    # (pyqtgraph re-enables autorange here)
     panel.redraw_now()
     assert panel.plot.vb.viewRange()[0][1] >= 1_100 and not panel.plot.vb.autoRangeEnabled()[0]
@@ -156,7 +167,7 @@ def test_smoothing_draws_the_ema_over_a_faint_raw_curve(panel):
     assert smooth_item.isVisible() and raw_item.isVisible()
     assert raw_item.opts["pen"].color().alpha() == RAW_ALPHA_WHEN_SMOOTHED
     feed_more = [step_event(s) for s in range(1_001, 1_101)]
-    panel.add_steps(feed_more)                      # the smoothed tail extends incrementally
+    add_steps(panel, feed_more)                      # the smoothed tail extends incrementally
     panel.redraw_now()
     np.testing.assert_allclose(panel.smoothed_data("train_loss")[1],
                                ema_debiased(panel.curve_data("train_loss")[1], 0.9), atol=1e-12)
@@ -198,7 +209,7 @@ def test_hiding_a_curve_hides_its_item(panel):
 
 def test_ignore_outliers_fits_the_range_without_a_spike(panel):
     events = [step_event(s, loss=1e6 if s == 500 else None) for s in range(1, 1_001)]
-    panel.add_steps(events)
+    add_steps(panel, events)
     panel.redraw_now()
     panel.plot.vb.autoRange()
     assert panel.plot.vb.viewRange()[1][1] >= 1e6
@@ -217,24 +228,26 @@ def test_hover_readout_names_the_visible_values(panel, qtbot):
     centre = panel.plot.vb.sceneBoundingRect().center()
     panel._graphics.scene().sigMouseMoved.emit(centre)      # what a mouse move over the plot sends
     qtbot.waitUntil(lambda: panel.readout.text().startswith("step "))
-    assert "total" in panel.readout.text()
-    text = panel.readout_at(150.2)
-    assert text.startswith("step 150.2")
-    assert f"total {step_event(150).train_loss:.4g}" in text and "total (val)" in text
-    assert "</span> KL 5 ·" in text
+    assert panel.readout.text_at("step", "total")
+    title, cells = panel.readout_at(150.2)
+    assert title == "step 150.2"
+    assert cells[("step", "total")] == f"{step_event(150).train_loss:.4g}" and ("val", "total") in cells
+    assert cells[("step", "kl")] == "5" and ("step", "kl_weight") in cells
     panel.set_component_visible("kl", False)
-    text = panel.readout_at(150.2)
-    assert "</span> KL 5 ·" not in text and "KL (val)" not in text and "KL weight" in text
+    _, cells = panel.readout_at(150.2)
+    assert ("step", "kl") not in cells and ("val", "kl") not in cells and ("step", "kl_weight") in cells
 
 
-def test_stored_run_arrays_share_one_clock_and_overlays_get_a_legend_entry(panel):
+def test_stored_rows_feed_the_same_series_and_overlays_get_a_legend_entry(panel):
     steps = np.arange(1, 5_001)
-    for name in STEP_NAMES:
-        panel.add_step_arrays(name, steps, np.full(len(steps), 0.5), wall_times=T0 + steps)
-    panel.add_epoch_arrays("val_loss", [1, 2], [0.4, 0.3], steps=[2_500, 5_000])
-    assert all(panel.data.curve(n).clock is panel.data.step_clock for n in STEP_NAMES)
-    assert len(panel.data.step_clock) == 5_000
+    panel.series.extend(steps={"step": steps, "wall_time": T0 + steps,
+                               **{name: np.full(len(steps), 0.5) for name in STEP_NAMES}},
+                        epochs={"epoch": [1, 2], "step": [2_500, 5_000], "val_loss": [0.4, 0.3]})
+    assert len(panel.series.steps) == 5_000 and len(panel.series.epochs) == 2
+    for name in STEP_NAMES:                                   # one x array for every step column
+        assert np.shares_memory(panel.data.x(panel.data.curve(name), "step"), panel.series.steps["step"])
     np.testing.assert_array_equal(panel.curve_data("val_loss")[0], [2_500, 5_000])
+    assert np.isnan(panel.curve_data("val_stft_loss")[1]).all()     # a column the rows lack: NaN
     panel.add_run_overlay("run-b", "train_loss", steps, np.full(len(steps), 0.7), "#ff0000")
     labels = [label.text for _, label in panel.legend.items]
     assert "run-b · train_loss" in labels
@@ -257,8 +270,8 @@ def test_contribution_shares_sum_to_one_and_match_hand_computed(qtbot):
     chart.show()
     # weighted terms: STFT 1*2 = 2, magnitude 0.1*1*3 = 0.3, IF 0.1*0.5*4 = 0.2, level 0.5*0.8 = 0.4,
     # KL 0.01*10 = 0.1
-    chart.add_steps([step_event(s, stft_loss=2.0, mag_recon_loss=3.0, if_recon_loss=4.0, level_loss=0.8,
-                                kl_loss=10.0, kl_weight=0.01) for s in range(1, 101)])
+    add_steps(chart, [step_event(s, stft_loss=2.0, mag_recon_loss=3.0, if_recon_loss=4.0, level_loss=0.8,
+                                 kl_loss=10.0, kl_weight=0.01) for s in range(1, 101)])
     shares = chart.latest_shares()
     assert sum(shares.values()) == pytest.approx(1.0)
     expected = {"stft": 2 / 3.0, "magnitude": 0.3 / 3.0, "if": 0.2 / 3.0, "level": 0.4 / 3.0, "kl": 0.1 / 3.0}
@@ -280,7 +293,7 @@ def test_contribution_shares_sum_to_one_and_match_hand_computed(qtbot):
 def test_steps_before_the_runs_weights_are_weighted_once_they_arrive(qtbot):
     chart = ContributionPanel()
     qtbot.addWidget(chart)
-    chart.add_steps([step_event(s, stft_loss=2.0, mag_recon_loss=3.0, if_recon_loss=4.0, kl_loss=10.0,
+    add_steps(chart, [step_event(s, stft_loss=2.0, mag_recon_loss=3.0, if_recon_loss=4.0, kl_loss=10.0,
                                 kl_weight=0.01) for s in range(1, 11)])
     assert chart.latest_shares() == {} and len(chart.band_data()[0]) == 0
     chart.set_run_weights({"stft": 1.0, "magnitude": 0.0, "if": 0.0, "level": 0.0, "kl": 123.0})   # kl: per step
@@ -293,8 +306,8 @@ def test_contribution_chart_draws_block_means_of_a_long_run(qtbot):
     chart = ContributionPanel()
     chart.set_run_weights(term_weights(LossConfig()))
     qtbot.addWidget(chart)
-    chart.add_steps([step_event(s, kl_weight=0.0 if s <= 5_000 else 0.01) for s in range(1, 10_001)])
-    chart.add_steps([step_event(10_001, stft_loss=math.nan)])     # an unusable step is skipped
+    add_steps(chart, [step_event(s, kl_weight=0.0 if s <= 5_000 else 0.01) for s in range(1, 10_001)])
+    add_steps(chart, [step_event(10_001, stft_loss=math.nan)])     # an unusable step is skipped
     chart.redraw_now()
     x, bands = chart.band_data()
     assert len(x) <= ContributionPanel.COLUMNS
@@ -308,7 +321,7 @@ def test_a_hidden_panel_does_not_redraw_until_it_is_shown(qtbot):
     chart = ContributionPanel()
     chart.set_run_weights(term_weights(LossConfig()))
     qtbot.addWidget(chart)
-    chart.add_steps([step_event(s, stft_loss=2.0, mag_recon_loss=3.0, if_recon_loss=4.0, kl_loss=10.0,
+    add_steps(chart, [step_event(s, stft_loss=2.0, mag_recon_loss=3.0, if_recon_loss=4.0, kl_loss=10.0,
                                 kl_weight=0.01) for s in range(1, 11)])
     qtbot.wait(400)  # longer than the redraw interval
     assert chart.label.text() == "no steps yet"
@@ -328,11 +341,11 @@ def test_data_redraws_keep_to_a_cpu_budget_but_a_zoom_redraws_at_once(panel, qtb
         original()
 
     panel.redraw_now = costly_redraw
-    panel.add_steps([step_event(2_001)])
+    add_steps(panel, [step_event(2_001)])
     panel.follow_data()              # a person's action: drawn after the short interval, timed
     qtbot.waitUntil(lambda: panel.frame_cpu_seconds() >= 0.04, timeout=2_000)
     qtbot.waitUntil(lambda: not panel._timer.isActive(), timeout=2_000)   # no layout redraw pending
-    panel.add_steps([step_event(2_002)])
+    add_steps(panel, [step_event(2_002)])
     # 40 ms at 0.25 % of the machine's CPU: the next redraw for new data waits 16 s / cores
     expected_ms = 1e3 * 0.04 / (DATA_REDRAW_CPU_SHARE * machine_cores())
     assert panel._timer.isActive() and panel._timer.remainingTime() > 0.5 * min(expected_ms, 8_000)

@@ -24,13 +24,13 @@ class Collector:
     def __init__(self, follower):
         self.steps, self.losses, self.epochs, self.events, self.statuses, self.errors = [], [], [], [], [], []
         follower.steps_added.connect(self.on_steps)
-        follower.epochs_added.connect(lambda d: self.epochs.extend(d["val_loss"][0].tolist()))
+        follower.epochs_added.connect(lambda d: self.epochs.extend(d["epoch"].tolist()))
         follower.events_added.connect(self.events.extend)
         follower.status_changed.connect(self.statuses.append)
         follower.error.connect(self.errors.append)
 
     def on_steps(self, data):
-        steps, values = data["train_loss"]
+        steps, values = data["step"], data["train_loss"]
         self.steps.extend(steps.tolist())
         self.losses.extend(values.tolist())
 

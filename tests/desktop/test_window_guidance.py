@@ -178,3 +178,25 @@ def test_a_save_dialog_suggests_its_file_in_the_folder_last_used_for_that_kind(q
         assert (tmp_path / "exports" / "metrics.csv").is_file()
     finally:
         dialog_folders.use_settings(None)
+
+
+@pytest.mark.fault("unclear")
+def test_closing_the_window_mid_run_from_its_running_event_loop_returns(window, qtbot, corpus_dir, tmp_path):
+    """As a person closes it: from inside the event loop. The stop made the runs list refresh, and
+    waiting for that listing (queued on a timer of the blocked loop) hung the window forever."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    load(window, qtbot, corpus_dir)
+    qtbot.waitUntil(window.train_action.isEnabled, timeout=TIMEOUT)
+    with qtbot.waitSignal(window.controller.run_started, timeout=TIMEOUT) as started:
+        window.train_action.trigger()
+    closed, loop = [], QEventLoop()
+
+    def close_like_a_person():
+        closed.append(window.close())
+        loop.quit()
+    QTimer.singleShot(0, close_like_a_person)
+    loop.exec()
+    assert closed == [True] and not window.controller.is_running()
+    [run] = list_runs(tmp_path / "runs")
+    assert run.status == "stopped" and str(run.run_dir) == started.args[0].run_dir

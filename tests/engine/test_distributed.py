@@ -35,7 +35,9 @@ def run(command, timeout=START_UP_S * 2):
 
 
 def start(command):
-    return subprocess.Popen(command, env=one_thread_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    """The launcher in its own process group, as a terminal's foreground job: Ctrl-C reaches the group."""
+    return subprocess.Popen(command, env=one_thread_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
 
 
 def wait_for_steps(runs_dir: Path, steps: int, process) -> Path:
@@ -182,7 +184,7 @@ def start_a_long_run(runs: Path, corpus_dir, config_file):
 
 def test_ctrl_c_to_torchrun_stops_both_ranks_with_one_checkpoint_and_exits_130(tmp_path, corpus_dir, config_file):
     launcher, run_dir = start_a_long_run(tmp_path / "runs", corpus_dir, config_file)
-    launcher.send_signal(signal.SIGINT)
+    os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: torchrun and every rank get it
     out = launcher.communicate(timeout=120)[0]
     assert "Stopping after this step" in out
     assert "Run stopped: interrupted by Ctrl-C" in out
