@@ -24,3 +24,10 @@ class RunStoreError(DistillError):
 
 class RenderError(DistillError):
     """A render cannot be done as asked (output folder not writable, bad sample count)."""
+
+
+def write_failure_reason(exc: Exception) -> str:
+    """The status reason for a write that failed mid-run: the file and the system's words."""
+    if isinstance(exc, OSError) and exc.filename:
+        return f"cannot write {exc.filename}: {exc.strerror or exc}"
+    return f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError) else str(exc)

@@ -23,7 +23,7 @@ from .acceleration import build_forward_loss
 from .checkpointing import CheckpointWriting
 from .distributed import continue_with_world_size, process_group_from_environment
 from .divergence import DivergenceDetector, SpikeDetector, divergence_warning
-from ..errors import CorpusError, RunStoreError
+from ..errors import CorpusError, RunStoreError, write_failure_reason
 from ..model.losses import (MultiResolutionSTFTLoss, compute_combined_loss, create_stft_loss, kl_divergence,
                             kl_weight_at, term_weights)
 from ..model.vae import SpectrogramVAE
@@ -46,13 +46,6 @@ TRAIN_TERMS = ev.term_fields(ev.EpochMetrics, "train")
 VAL_TERMS = ev.term_fields(ev.EpochMetrics, "val")
 #: every validation-phase epoch field: what _validate returns (NaN without a validation set)
 VAL_FIELDS = ev.metric_names(ev.EpochMetrics, phase="val")
-
-
-def write_failure_reason(exc: Exception) -> str:
-    """The status reason for a write that failed mid-run: the file and the system's words."""
-    if isinstance(exc, OSError) and exc.filename:
-        return f"cannot write {exc.filename}: {exc.strerror or exc}"
-    return f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError) else str(exc)
 
 
 class Trainer(StopControl, CheckpointWriting):
