@@ -164,10 +164,18 @@ class Run:
     def metrics_since(self, step: int,
                       names: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Step rows after `step` (exclusive) for live following: (steps, {name: values})."""
-        present = list(dict.fromkeys(n for n in names if self._resolve(n, ("step",))[1]))
-        with self._snapshot() as conn:
-            steps, columns = read_step_columns(conn, int(step) + 1, present,
-                                               "step_blocks" in self._columns)
+        for attempt in range(2):
+            present = list(dict.fromkeys(n for n in names if self._resolve(n, ("step",))[1]))
+            with self._snapshot() as conn:
+                steps, columns = read_step_columns(conn, int(step) + 1, present,
+                                                   "step_blocks" in self._columns)
+            if attempt or len(present) == len(set(names)) or not len(steps):
+                break
+            # The writer may have added a column (with its first rows) between the layout check
+            # and the read: those rows would read NaN and a follower would never ask for them again.
+            self._refresh_layout()
+            if all(n not in self._columns.get(TABLES["step"][0], ()) for n in set(names) - set(present)):
+                break
         found = dict(zip(present, columns))
         return steps, {n: found[n] if n in found else np.full(len(steps), np.nan) for n in names}
 
