@@ -17,6 +17,7 @@ from .config.presets import PRESETS, find_preset, load_preset
 from .config.schema import TrainingConfig, load_config
 from .config.validation import ConfigError, validate
 from .errors import CorpusError, DistillError
+from .training.distributed import end_worker
 from .training.events import Callback
 from .training.reporting import fmt_loss, format_divergence, format_duration, format_epoch_line
 
@@ -189,15 +190,17 @@ def main(argv=None) -> int:
 
     interrupted: list[int] = []
     restore_signals = install_stop_signals(trainer, interrupted)
+    # A torchrun worker ends at once when its run is over (end_worker); alone, main returns the code.
+    leave = end_worker if trainer.group.active else int
     try:
         result = trainer.run()
     except DistillError as exc:
         print(f"distill-train: {exc}", file=sys.stderr)
         if args.resume is not None and isinstance(exc, CorpusError) and "does not exist" in str(exc):
             print("distill-train: if the corpus folder moved, add --corpus NEW_PATH", file=sys.stderr)
-        return EXIT_USAGE
+        return leave(EXIT_USAGE)
     except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        return leave(EXIT_INTERRUPTED)
     finally:
         restore_signals()
     if interrupted:
@@ -207,7 +210,7 @@ def main(argv=None) -> int:
     if trainer.group.active:  # under torchrun: one line per process on where it ended (the same step)
         print(f"distill-train rank {trainer.group.rank} of {trainer.group.world_size}: {result.status} at step "
               f"{result.step}, exit {code}", file=sys.stderr)
-    return code
+    return leave(code)
 
 
 if __name__ == "__main__":

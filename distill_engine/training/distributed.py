@@ -48,6 +48,25 @@ def process_group_from_environment(device_name: str, environ=os.environ):
                              float(environ.get("DISTILL_DIST_TIMEOUT_S", DEFAULT_TIMEOUT_S)))
 
 
+def end_worker(code: int) -> int:
+    """End a torchrun worker whose run is over with `code`, skipping the interpreter's teardown.
+
+    Everything is written and the group left (Trainer.run), so nothing is lost by os._exit; what is
+    skipped is the teardown's freeing of torch's remaining C++ state, where gloo's threads could
+    take the GIL of a finalizing interpreter and abort a completed run. Not under torchrun: returns
+    `code` for the caller to exit with."""
+    if not launched_by_torchrun():
+        return code
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken pipe: nothing more can be said there
+            pass
+    os._exit(code)
+
+
 def stop_code(status: str) -> int:
     """The code a stop request with `status` travels as in the collectives (the higher wins)."""
     return STOP_STATUSES.index(status) + 1 if status in STOP_STATUSES else 1
@@ -238,6 +257,10 @@ class DataParallelGroup(SingleProcess):
             word in text for word in ("gloo", "nccl", "connection", "timed out", "timeout", "peer"))
 
     def close(self) -> None:
+        """Leave the group now, while the interpreter is whole: destroy it, then collect what held
+        it (reference cycles through the wrapped model), so its threads end here, not in teardown."""
+        import gc
+
         import torch.distributed as dist
 
         if dist.is_initialized():
@@ -245,6 +268,7 @@ class DataParallelGroup(SingleProcess):
                 dist.destroy_process_group()
             except Exception:  # a broken group (dead peer) cannot always be torn down cleanly
                 pass
+        gc.collect()
 
     def _collective_device(self) -> torch.device:
         return self._device if self._device is not None and self._device.type == "cuda" else torch.device("cpu")

@@ -84,12 +84,18 @@ def test_while_training_the_window_says_edits_apply_to_the_next_run_and_a_stop_n
     assert "apply to the next run" in window.config_editor.running_note.text()
     assert window.train_hint.plain_text() == "Training: config edits apply to the next run"
 
+    # Every state the status line shows, in order: the blocker below may return on the worker's
+    # signal before the window's own queued slot for that signal has run, so read what was shown.
+    shown, set_state = [], window.status.set_state
+    window.status.set_state = lambda text: (shown.append(text), set_state(text))
     worker = window.controller.worker
     with qtbot.waitSignal(window.controller.run_finished, timeout=TIMEOUT):
         with qtbot.waitSignal(worker.checkpoint, timeout=TIMEOUT) as saved:
             window.stop_action.trigger()
             assert window.status.text().startswith(f"Stopping: writing the checkpoint in {run_dir}/checkpoints")
-        assert window.status.text().startswith(f"Stopping: wrote {saved.args[0].path}")
+    wrote = f"Stopping: wrote {saved.args[0].path}…"
+    assert wrote in shown
+    assert shown.index(wrote) > shown.index(f"Stopping: writing the checkpoint in {run_dir}/checkpoints…")
     assert not window.config_editor.running_note.isVisible()
 
 

@@ -23,6 +23,7 @@ from support import tiny_config  # noqa: E402
 
 from distill_engine.audio.corpus import load_corpus  # noqa: E402
 from distill_engine.model.vae import SpectrogramVAE  # noqa: E402
+from distill_engine.training.distributed import end_worker  # noqa: E402
 from distill_engine.training.trainer import Trainer  # noqa: E402
 
 
@@ -65,9 +66,10 @@ def main():
     result = trainer.run()
     if os.environ.get("RANK", "0") == "0":
         save_file({name: p.grad.contiguous() for name, p in trainer.model.named_parameters()}, args.gradients)
-    print(f"probe {result.status} at step {result.step}", flush=True)
+    left = not torch.distributed.is_initialized() and trainer.train_model is trainer.model
+    print(f"probe {result.status} at step {result.step}; group left, wrapper dropped: {left}", flush=True)
     return 0 if result.status == "completed" else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(end_worker(main()))
