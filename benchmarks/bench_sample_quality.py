@@ -6,8 +6,9 @@ prior, the sample-quality figures the previews store (distill_engine.previews.qu
 (median sample RMS against the corpus' median chunk RMS, dB), fidelity (mean distance to the
 nearest corpus chunk, also as a multiple of the reconstruction distance) and coverage.
 Priors: N(0, I); a Gaussian of the training set's encoder means; the aggregate posterior's
-Gaussian (the means' covariance plus the mean posterior variance: what previews and distill-render
-use); the aggregate posterior itself (a training chunk's posterior, sampled).
+Gaussian (the means' covariance plus the mean posterior variance: what previews used before the
+mixture); the aggregate posterior itself (a training chunk's posterior, sampled: what previews and
+distill-render use, latent_prior.PosteriorMixture).
 The issue's targets: loudness within 6 dB of the corpus, fidelity <= 1.5 x reconstruction distance.
 Run: .venv/bin/python benchmarks/bench_sample_quality.py CHECKPOINT [--samples 64] [--seed 1234]
 """
@@ -19,7 +20,8 @@ import torch
 
 from distill_engine.audio.corpus import load_corpus
 from distill_engine.model.losses import MultiResolutionSTFTLoss
-from distill_engine.previews.latent_prior import encoder_posteriors, fit_aggregate_posterior, fixed_noise
+from distill_engine.previews.latent_prior import (PosteriorMixture, encoder_posteriors, fit_aggregate_posterior,
+                                                  fixed_noise)
 from distill_engine.previews.quality import (DISTANCE_RESOLUTIONS, SpectralDistance, rms, sample_quality,
                                              spread_indices)
 from distill_engine.previews.render import load_model
@@ -49,12 +51,11 @@ def main():
         corpus_rms = float(rms(audio).median())
         means, variances = encoder_posteriors(model, train)
         noise = fixed_noise(args.samples, loaded.config.latent_dim, args.seed)
-        pick = torch.randint(len(train), (args.samples,), generator=torch.Generator().manual_seed(args.seed))
         priors = {
             "N(0, I)": noise,
             "Gaussian of the means": fit_aggregate_posterior(means).latents(noise),
-            "aggregate posterior's Gaussian (used)": fit_aggregate_posterior(means, variances).latents(noise),
-            "aggregate posterior (mixture)": means[pick] + noise * variances[pick].sqrt(),
+            "aggregate posterior's Gaussian": fit_aggregate_posterior(means, variances).latents(noise),
+            "aggregate posterior (mixture, used)": PosteriorMixture(means, variances.sqrt()).latents(noise),
         }
         print(f"{args.checkpoint} (epoch {loaded.checkpoint.epoch}, step {loaded.checkpoint.step}); corpus "
               f"{corpus_path}: median chunk RMS {20 * math.log10(corpus_rms):.1f} dBFS")

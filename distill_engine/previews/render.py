@@ -3,9 +3,9 @@
 Used by `distill-render` (cli.py) and the desktop's Render… dialog (on a worker thread: `progress`
 is called after each file and cancels the render by returning False).
 
-Samples come from the latent prior the checkpoint carries (fitted to the training set's encoder
-means at the run's last preview, latent_prior.py); a checkpoint without one (previews off, or
-written before previews existed) has its prior fitted from the run's corpus when the checkpoint
+Samples come from the latent prior the checkpoint carries (the training set's aggregate posterior
+at the run's last preview, latent_prior.py; an older checkpoint's Gaussian fit); a checkpoint
+without one (previews off, or written before previews existed) has its prior fitted from the run's corpus when the checkpoint
 is still in its run folder and the corpus can be read, else samples are drawn from N(0, I) and the
 result says so (RenderResult.notes). Inputs are decoded with libsndfile, mixed to mono, resampled
 to the model's rate and reconstructed chunk by chunk; a file that is not audio, is silent, too
@@ -29,7 +29,7 @@ from ..checkpoints.format import Checkpoint, load_checkpoint
 from ..config.schema import TrainingConfig, config_from_dict
 from ..errors import CheckpointError, DistillError, RenderError
 from ..model.vae import SpectrogramVAE
-from .latent_prior import LatentPrior, fit_latent_prior, fixed_noise
+from .latent_prior import LatentPrior, PosteriorMixture, fit_latent_prior, fixed_noise, prior_from_tensors
 from .layout import write_clip
 
 MAX_SAMPLES = 1000
@@ -141,10 +141,10 @@ def render_from_checkpoint(checkpoint_path, output_dir, *, samples: int = 4, see
     return result
 
 
-def sampling_prior(loaded: LoadedModel) -> tuple[LatentPrior, str]:
+def sampling_prior(loaded: LoadedModel) -> tuple[PosteriorMixture | LatentPrior, str]:
     """(prior, note): the checkpoint's prior, else one fitted to its run's corpus, else N(0, I)."""
-    prior = LatentPrior.from_tensors(loaded.checkpoint.extra_tensors)
-    if prior is not None and prior.mean.shape[0] == loaded.config.latent_dim:
+    prior = prior_from_tensors(loaded.checkpoint.extra_tensors)
+    if prior is not None and prior.latent_dim == loaded.config.latent_dim:
         return prior.to(next(loaded.model.parameters()).device), ""
     run_dir = loaded.checkpoint.path.parent.parent
     try:

@@ -10,7 +10,7 @@ cost more than that share of training):
     no validation set), the first chunk of files spread over the split, chosen once per run; their
     originals are written once and read back on resume, so the clips stay the same across resume;
   - MAX_SAMPLES samples: decodings of fixed standard-normal vectors (seeded by the run's seed)
-    mapped through the latent prior fitted to the training set's encoder means (latent_prior.py).
+    mapped to draws of the training set's aggregate posterior (latent_prior.PosteriorMixture).
 A preview that cannot be written (disk full, permissions) is reported as PreviewFailed and training
 goes on; the epoch's sample-quality figures are kept when they were computed.
 """
@@ -24,7 +24,7 @@ import soundfile as sf
 import torch
 
 from ..training import events as ev
-from .latent_prior import LatentPrior, fit_latent_prior, fixed_noise
+from .latent_prior import PosteriorMixture, fit_latent_prior, fixed_noise
 from .layout import original_file, read_clip, reconstruction_file, sample_file, write_clip
 from .quality import NO_QUALITY, SpectralDistance, rms, sample_quality, spread_indices
 
@@ -82,7 +82,7 @@ class PreviewSession:
         self.chunk_samples = train[1].shape[-1]
         self.noise = fixed_noise(MAX_SAMPLES, model.latent_dim, seed + NOISE_SEED_OFFSET).to(self.device)
         self.distance = SpectralDistance(self.device)
-        self.prior: LatentPrior | None = None  # the latest fit, saved with checkpoints
+        self.prior: PosteriorMixture | None = None  # the latest fit, saved with checkpoints
         self.clock = clock
         self._last = clock()
         self._wait_s = self.interval_s  # interval_s, or longer after a slow preview (COST_BUDGET)

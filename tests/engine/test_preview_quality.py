@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from distill_engine.model.losses import MultiResolutionSTFTLoss
-from distill_engine.previews.latent_prior import LatentPrior, fit_aggregate_posterior, fixed_noise
+from distill_engine.previews.latent_prior import (LatentPrior, PosteriorMixture, fit_aggregate_posterior, fixed_noise,
+                                                  prior_from_tensors)
 from distill_engine.previews.quality import DISTANCE_RESOLUTIONS, SpectralDistance, rms, sample_quality
 
 
@@ -61,6 +62,24 @@ def test_the_prior_reproduces_the_aggregate_posteriors_mean_and_covariance():
     assert few.scales.shape == (2,) and torch.allclose(few.latents(torch.zeros(1, 6))[0], means[:3].mean(0))
 
 
+def test_the_mixture_draws_each_chunks_posterior_equally_and_the_same_noise_picks_the_same_chunk():
+    gen = torch.Generator().manual_seed(0)
+    means = torch.tensor([[-10.0, 0.0, 0.0], [0.0, 10.0, 0.0], [0.0, 0.0, 10.0], [10.0, 10.0, 10.0]])
+    stds = torch.tensor([[0.5, 1.0, 2.0], [1.0, 1.0, 1.0], [0.1, 0.2, 0.3], [2.0, 0.5, 1.0]])
+    mixture = PosteriorMixture(means, stds)
+    eps = torch.randn(40000, 3, generator=gen)
+    z = mixture.latents(eps)
+    nearest = torch.cdist(z, means).argmin(dim=1)  # the components are far apart: each draw's own
+    counts = torch.bincount(nearest, minlength=4).double() / len(z)
+    assert torch.allclose(counts, torch.full((4,), 0.25, dtype=torch.float64), atol=0.01)
+    for k in range(4):  # within a component, a draw is N(means[k], stds[k]^2) in every coordinate
+        draws = z[nearest == k].double()
+        assert torch.allclose(draws.mean(0), means[k].double(), atol=0.05 * float(stds[k].max()) + 0.02)
+        assert torch.allclose(draws.std(0), stds[k].double(), rtol=0.05)
+    assert torch.equal(mixture.latents(eps[:5]), z[:5])  # fixed noise: the same chunks, the same points
+    assert torch.equal(mixture.latents(torch.zeros(1, 3), temperature=0.0), means[2:3])  # Phi(0) * 4 = 2
+
+
 def test_fixed_noise_is_the_same_every_time_and_leaves_the_global_rng_alone():
     state = torch.get_rng_state()
     first, second = fixed_noise(4, 8, 11), fixed_noise(4, 8, 11)
@@ -80,5 +99,15 @@ def test_a_prior_survives_a_checkpoint_round_trip_and_bad_tensors_are_ignored(tm
     assert LatentPrior.from_tensors({}) is None
     assert LatentPrior.from_tensors({"latent_prior/mean": torch.zeros(4), "latent_prior/axes": torch.zeros(2, 3),
                                      "latent_prior/scales": torch.zeros(2)}) is None
+    mixture = PosteriorMixture(torch.randn(10, 4), torch.rand(10, 4))
+    path = save_checkpoint(tmp_path / "m.safetensors", model_state={"w": torch.zeros(1)}, optimizer_state=None,
+                           epoch=1, step=1, config={}, metrics={}, extra_tensors=mixture.tensors())
+    assert torch.equal(prior_from_tensors(load_checkpoint(path).extra_tensors).latents(eps), mixture.latents(eps))
+    assert isinstance(prior_from_tensors(prior.tensors()), LatentPrior)  # an older checkpoint's Gaussian
+    assert prior_from_tensors({}) is None
+    assert prior_from_tensors({"latent_prior/component_means": torch.zeros(3, 4),
+                               "latent_prior/component_stds": torch.zeros(3, 5)}) is None
+    assert prior_from_tensors({"latent_prior/component_means": torch.zeros(3, 4),
+                               "latent_prior/component_stds": -torch.ones(3, 4)}) is None
     standard = LatentPrior.standard(4)
     assert torch.equal(standard.latents(eps), eps) and math.isclose(float(standard.scales.sum()), 4.0)

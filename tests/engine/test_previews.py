@@ -1,6 +1,7 @@
 """Audio previews in a training run: files under previews/, rows in the run store, the reader API,
 sample-quality epoch metrics, failures as events, clips kept across resume."""
 import errno
+import json
 import math
 import sqlite3
 
@@ -117,7 +118,11 @@ def test_sample_quality_is_stored_as_epoch_metrics(every_epoch_run):
 
 def test_checkpoints_carry_the_latent_prior_samples_are_drawn_from(every_epoch_run):
     checkpoint = load_checkpoint(every_epoch_run.best_checkpoint)
-    assert {"latent_prior/mean", "latent_prior/axes", "latent_prior/scales"} <= set(checkpoint.extra_tensors)
+    means = checkpoint.extra_tensors["latent_prior/component_means"]   # one posterior per training chunk
+    stds = checkpoint.extra_tensors["latent_prior/component_stds"]
+    assert means.shape == stds.shape and means.shape[1] == checkpoint.config["latent_dim"]
+    report = json.loads((run_path(every_epoch_run) / "corpus_report.json").read_text())
+    assert len(means) == min(256, report["n_train_chunks"]) and bool((stds > 0).all())
 
 
 def test_default_interval_previews_only_the_last_epoch_and_zero_turns_them_off(tmp_path, corpus_dir, make_config):
