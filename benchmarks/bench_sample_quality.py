@@ -50,6 +50,8 @@ def main():
         reference = distance.targets(distance.magnitudes(audio[spread_indices(len(audio), MAX_REFERENCE_CHUNKS)]))
         corpus_rms = float(rms(audio).median())
         means, variances = encoder_posteriors(model, train)
+        train_recon = rep.decode(model.decode(means), length)
+        train_level = 20 * math.log10(float(rms(train_recon).median()) / float(rms(corpus.train_audio).median()))
         noise = fixed_noise(args.samples, loaded.config.latent_dim, args.seed)
         priors = {
             "N(0, I)": noise,
@@ -60,6 +62,7 @@ def main():
         print(f"{args.checkpoint} (epoch {loaded.checkpoint.epoch}, step {loaded.checkpoint.step}); corpus "
               f"{corpus_path}: median chunk RMS {20 * math.log10(corpus_rms):.1f} dBFS")
         print(f"validation reconstructions: distance {recon_distance:.3f}, level {level:+.1f} dB against their originals")
+        print(f"training reconstructions (z = the encoder's mean): level {train_level:+.1f} dB against their originals")
         for name, z in priors.items():
             samples = rep.decode(model.decode(z), length)
             figures = sample_quality(distance.pairwise(distance.magnitudes(samples), reference), rms(samples), corpus_rms)
