@@ -356,7 +356,9 @@ class LossPlotPanel(RedrawWhenShown, QtWidgets.QWidget):
             cells[("step" if curve.series == "schedule" else curve.series, curve.key)] = f"{curve.y[i]:.4g}"
             if name in self._smooth_items and self._smoothing > 0 and i < len(curve.smoothed):
                 cells[("smoothed", curve.key)] = f"{curve.smoothed.data[i]:.4g}"
-        return f"{X_LABELS[self._x_mode]} {x:.6g}", cells
+        # steps are whole numbers (the values shown are the nearest step's); epochs and seconds are not
+        where = f"{round(x)}" if self._x_mode == "step" else f"{x:.2f}" if self._x_mode == "epoch" else f"{x:.1f}"
+        return f"{X_LABELS[self._x_mode]} {where}", cells
 
     # -- overlays ----------------------------------------------------------------------------
     def add_run_overlay(self, run_label, name, x, y, color) -> pg.PlotDataItem:

@@ -230,9 +230,12 @@ def test_hover_readout_names_the_visible_values(panel, qtbot):
     qtbot.waitUntil(lambda: panel.readout.text().startswith("step "))
     assert panel.readout.text_at("step", "total")
     title, cells = panel.readout_at(150.2)
-    assert title == "step 150.2"
+    assert title == "step 150"       # the step whose values are shown, not the mouse's fraction of one
     assert cells[("step", "total")] == f"{step_event(150).train_loss:.4g}" and ("val", "total") in cells
     assert cells[("step", "kl")] == "5" and ("step", "kl_weight") in cells
+    panel.set_x_mode("epoch")
+    assert panel.readout_at(1.5)[0] == "epoch 1.50"
+    panel.set_x_mode("step")
     panel.set_component_visible("kl", False)
     _, cells = panel.readout_at(150.2)
     assert ("step", "kl") not in cells and ("val", "kl") not in cells and ("step", "kl_weight") in cells
