@@ -4,13 +4,13 @@ Decoding z ~ N(0, I) gives near-silence with this model: the KL weight is small 
 so the encoder's means sit far from the standard normal and the decoder never saw that region.
 Samples come instead from the aggregate posterior q(z) = mean over training chunks x of
 q(z | x) = N(mu(x), sigma(x)^2), sampled as it is (`PosteriorMixture`): pick a training chunk's
-posterior, draw from it. In 11 of 12 five-minute runs on real recordings
+posterior, draw from it. In 12 of 13 five-minute runs on real recordings
 (benchmarks/bench_sample_quality.py, 256 samples each) its samples were 0.6-8.3 dB louder (median
-6.4) than those of the Gaussian with the same mean and covariance (`LatentPrior`, the means'
+6.0) than those of the Gaussian with the same mean and covariance (`LatentPrior`, the means'
 covariance plus the mean posterior variance, sampled through its principal axes, as the followed
-engine's latent analysis fits PCA to the means), and nearer the corpus (fidelity) in all 12: the
+engine's latent analysis fits PCA to the means), and nearer the corpus (fidelity) in all 13: the
 decoder is trained on z near the chunks' posteriors, and between them it hedges towards silence.
-(The 12th: a model whose training reconstructions had collapsed to silence, -89 dB.) The Gaussian
+(The 13th: a model whose training reconstructions had collapsed to silence, -89 dB.) The Gaussian
 stays for checkpoints that carry one (written before the mixture). Samples are `prior.latents(eps)`
 for fixed standard-normal `eps` (fixed_noise), so epoch k and epoch k+1 decode the same point of the
 fitted distribution.
