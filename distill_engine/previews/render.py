@@ -5,11 +5,12 @@ is called after each file and cancels the render by returning False).
 
 Samples come from the latent prior the checkpoint carries (the training set's aggregate posterior
 at the run's last preview, latent_prior.py; an older checkpoint's Gaussian fit); a checkpoint
-without one (previews off, or written before previews existed) has its prior fitted from the run's corpus when the checkpoint
-is still in its run folder and the corpus can be read, else samples are drawn from N(0, I) and the
-result says so (RenderResult.notes). Inputs are decoded with libsndfile, mixed to mono, resampled
-to the model's rate and reconstructed chunk by chunk; a file that is not audio, is silent, too
-short or too long is skipped with its reason (silent: peak below -60 dBFS, as in the corpus).
+without one (previews off, or written before previews existed) has its prior fitted from the run's
+corpus when the checkpoint is still in its run folder and the corpus can be read, else samples are
+drawn from N(0, I) and the result says so (RenderResult.notes). Inputs are decoded with
+libsndfile, mixed to mono, resampled to the model's rate and reconstructed chunk by chunk; a file
+that is not audio, is silent, too short or too long is skipped with its reason (silent: peak below
+-60 dBFS, as in the corpus).
 """
 from __future__ import annotations
 

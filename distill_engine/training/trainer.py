@@ -234,12 +234,8 @@ class Trainer(StopControl, CheckpointWriting):
             self._leave_group()
 
     def _leave_group(self) -> None:
-        """Drop the DistributedDataParallel wrapper, then leave the process group (no-op alone).
-
-        The wrapper's reducer holds the group and its last collective's work; kept, they were freed
-        only in the interpreter's teardown, where a gloo thread freeing that work took the GIL of a
-        finalizing interpreter and the process aborted after a completed run (SIGABRT, 'terminate
-        called without an active exception', about 1 run in 50 on a loaded machine)."""
+        """Drop the DistributedDataParallel wrapper (its reducer holds the group), then leave the
+        group, so nothing of it is freed in the interpreter's teardown (a rank aborted there)."""
         self.train_model = self.model
         self._forward_loss = None
         self.group.close()
