@@ -24,8 +24,8 @@ from .checkpointing import CheckpointWriting
 from .distributed import continue_with_world_size, process_group_from_environment
 from .divergence import DivergenceDetector, SpikeDetector, divergence_warning
 from ..errors import CorpusError, RunStoreError, write_failure_reason
-from ..model.losses import (MultiResolutionSTFTLoss, compute_combined_loss, create_stft_loss, kl_divergence,
-                            kl_weight_at, term_weights)
+from ..model.losses import (MultiResolutionSTFTLoss, compute_combined_loss, create_stft_loss, kl_weight_at,
+                            term_weights)
 from ..model.vae import SpectrogramVAE
 from ..previews.quality import DISTANCE_RESOLUTIONS
 from ..previews.session import PreviewSession
@@ -38,17 +38,15 @@ from ..runs.writer import RunWriter, create_run, default_runs_dir
 from .corpus_change import describe_corpus_change
 from .state import SnapshotBuffers, TrainingState
 from .stopping import StopControl, StoppedBeforeStart
+from .validation import VAL_FIELDS, VAL_TERMS, Validation
 
 MAX_CONSECUTIVE_NON_FINITE = 3
-#: {loss term: metric field} per step, per epoch (training means) and per epoch (validation)
+#: {loss term: metric field} per step and per epoch (training means); validation's: validation.py
 STEP_TERMS = ev.term_fields(ev.StepMetrics)
 TRAIN_TERMS = ev.term_fields(ev.EpochMetrics, "train")
-VAL_TERMS = ev.term_fields(ev.EpochMetrics, "val")
-#: every validation-phase epoch field: what _validate returns (NaN without a validation set)
-VAL_FIELDS = ev.metric_names(ev.EpochMetrics, phase="val")
 
 
-class Trainer(StopControl, CheckpointWriting):
+class Trainer(StopControl, CheckpointWriting, Validation):
     """Trains one run. Construction is cheap; `run()` loads the corpus and trains (call it on a
     worker thread from a GUI). `request_stop`, `request_pause` and `resume` are thread-safe and
     honoured within one step.
@@ -336,28 +334,6 @@ class Trainer(StopControl, CheckpointWriting):
             if spike is not None:
                 self._warn_divergence("spike", TRAIN_TERMS["total"], epoch, step, spike=spike)
         return rows
-
-    @torch.no_grad()
-    def _validate(self, kl_weight: float) -> dict:
-        """{field: value} of every validation-phase epoch field: the mean of each loss term, the
-        raw KL and the MR-STFT distance ({} without a validation set)."""
-        if len(self.val_rep) == 0:
-            return {}
-        self.model.eval()
-        sums = torch.zeros(len(VAL_TERMS) + 2, device=self.device)  # the terms, the raw KL, the distance
-        for batch in self.group.validation_batches(-(-len(self.val_rep) // self.batch_size)):  # a shard per rank
-            start = batch * self.batch_size
-            rep, audio = self.val_rep[start:start + self.batch_size], self.val_audio[start:start + self.batch_size]
-            recon, mu, logvar = self.model(rep)
-            losses = compute_combined_loss(recon, rep, mu, logvar, self.config.loss, kl_weight, self.stft_loss,
-                                           representation=self.representation, target_audio=audio)
-            decoded = self.representation.decode(recon, audio.shape[-1])
-            row = torch.stack([*(losses[term] for term in VAL_TERMS), kl_divergence(mu, logvar),
-                               self.distance(decoded, audio)]) * len(rep)
-            sums = sums + row
-        self.model.train()
-        *terms, kl_raw, distance = (self.group.reduce_sums(sums) / len(self.val_rep)).cpu().tolist()
-        return {**dict(zip(VAL_TERMS.values(), terms)), **dict(kl_divergence=kl_raw, val_mrstft_distance=distance)}
 
     def _end_epoch(self, epoch: int, rows: list) -> None:
         cfg = self.config
