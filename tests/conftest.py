@@ -38,8 +38,10 @@ def make_corpus():
 
 @pytest.fixture
 def rising_loss(monkeypatch):
-    """Every loss evaluation is 10 higher than the last, so a run diverges on schedule."""
+    """Every loss evaluation (training steps and validation) is 10 higher than the last, so a run
+    diverges on schedule."""
     from distill_engine.training import trainer as trainer_module
+    from distill_engine.training import validation as validation_module
 
     real, calls = trainer_module.compute_combined_loss, {"n": 0}
 
@@ -50,6 +52,7 @@ def rising_loss(monkeypatch):
         return out
 
     monkeypatch.setattr(trainer_module, "compute_combined_loss", rising)
+    monkeypatch.setattr(validation_module, "compute_combined_loss", rising)
 
 
 def pytest_configure(config):
