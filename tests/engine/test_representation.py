@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from distill_engine import LossConfig, Representation, create_stft_loss
+from distill_engine.audio.representation import SILENT_LOG_MAG
 
 SR = 16000
 
@@ -65,14 +66,45 @@ def test_silence_round_trips_to_silence():
 def test_normalisation_statistics_fit_and_survive_state_dict():
     audio = synthetic_signals()
     rep = Representation(SR, 1024, 256)
-    rep.fit(rep.encode_raw(audio))
-    normalised = rep.encode(audio)[:, 0]
+    raw = rep.encode_raw(audio)
+    rep.fit(raw)
+    heard = raw[:, 0] > SILENT_LOG_MAG  # the statistics are those of the bins that are not digital silence
+    normalised = rep.encode(audio)[:, 0][heard]
     assert abs(float(normalised.mean())) < 1e-3
     assert abs(float(normalised.std()) - 1.0) < 1e-2
     clone = Representation.from_state_dict(rep.state_dict())
     assert torch.equal(clone.encode(audio), rep.encode(audio))
     assert snr_db(audio[0], clone.decode(clone.encode(audio), 24000)[0]) >= 30.0
 
+
+
+def test_padding_with_digital_silence_leaves_the_statistics_alone():
+    """One-shots shorter than their chunk are padded with zeros; those bins must not drag the mean
+    towards silence, or a young model's output (about 0) decodes as near-silence."""
+    audio = synthetic_signals(8000)
+    padded = torch.nn.functional.pad(audio, (0, 40000))  # 0.5 s of sound in a 3 s chunk
+    alone, with_padding = Representation(SR, 1024, 256), Representation(SR, 1024, 256)
+    alone.fit(alone.encode_raw(audio))
+    raw = with_padding.encode_raw(padded)
+    with_padding.fit(raw)
+    all_bins = raw[:, 0].double()
+    assert float(all_bins.mean()) < alone.log_mag_mean - 3.0  # what counting the padding in would give
+    assert abs(with_padding.log_mag_mean - alone.log_mag_mean) < 0.3
+    assert abs(with_padding.log_mag_std - alone.log_mag_std) < 0.3
+    # a log-magnitude channel of 0 (where a young model starts) decodes far louder than it would
+    counted_in = Representation(SR, 1024, 256, float(all_bins.mean()), float(all_bins.std()))
+    zero = torch.zeros(1, 2, raw.shape[2], raw.shape[3])
+    def level_db(rep):
+        return 20 * math.log10(float(rep.decode(zero, 48000).square().mean().sqrt()))
+    assert level_db(with_padding) > level_db(counted_in) + 20.0
+
+
+def test_fit_of_digital_silence_alone_falls_back_to_every_bin():
+    rep = Representation(SR, 1024, 256)
+    raw = rep.encode_raw(torch.zeros(2, 8000))
+    rep.fit(raw)
+    assert math.isfinite(rep.log_mag_mean) and rep.log_mag_std >= 1e-3
+    assert abs(rep.log_mag_mean - float(raw[:, 0].double().mean())) < 1e-9
 
 def test_long_recording_keeps_its_phase_precision():
     gen = torch.Generator().manual_seed(3)
