@@ -220,15 +220,18 @@ class Representation:
 
         Bins of digital silence (at most SILENT_LOG_MAG: the padding after a one-shot shorter than
         its chunk, a file's silent tail) are left out. Counted in, they pulled the mean towards
-        silence (61 % of the bins of a kit of 28 one-shots, mean -12.2 nats instead of -6.2), so a
+        silence (61 % of the bins of a kit of 27 one-shots, mean -12.2 nats instead of -6.2), so a
         young model, whose output starts near 0, decoded near-silence and spent most of a 5-minute
-        run climbing out of it (see README, "Loud samples"). All bins count when none is heard.
+        run climbing out of it (README, "Normalisation over the heard bins"). All bins count when
+        none is heard.
         Read block by block in float64: no float64 copy of a large corpus."""
         total, total_sq, count = 0.0, 0.0, 0
         for block in raw[:, 0].split(FIT_BLOCK):
             log_mag = block.double()
             heard = log_mag[log_mag > SILENT_LOG_MAG]
-            total, total_sq, count = total + float(heard.sum()), total_sq + float(heard.square().sum()), count + heard.numel()
+            total += float(heard.sum())
+            total_sq += float(heard.square().sum())
+            count += heard.numel()
         if count < 2:
             log_mag = raw[:, 0].double()
             self.log_mag_mean, self.log_mag_std = float(log_mag.mean()), max(float(log_mag.std()), 1e-3)

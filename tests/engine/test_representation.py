@@ -77,7 +77,6 @@ def test_normalisation_statistics_fit_and_survive_state_dict():
     assert snr_db(audio[0], clone.decode(clone.encode(audio), 24000)[0]) >= 30.0
 
 
-
 def test_padding_with_digital_silence_leaves_the_statistics_alone():
     """One-shots shorter than their chunk are padded with zeros; those bins must not drag the mean
     towards silence, or a young model's output (about 0) decodes as near-silence."""
@@ -94,6 +93,7 @@ def test_padding_with_digital_silence_leaves_the_statistics_alone():
     # a log-magnitude channel of 0 (where a young model starts) decodes far louder than it would
     counted_in = Representation(SR, 1024, 256, float(all_bins.mean()), float(all_bins.std()))
     zero = torch.zeros(1, 2, raw.shape[2], raw.shape[3])
+
     def level_db(rep):
         return 20 * math.log10(float(rep.decode(zero, 48000).square().mean().sqrt()))
     assert level_db(with_padding) > level_db(counted_in) + 20.0
@@ -105,6 +105,7 @@ def test_fit_of_digital_silence_alone_falls_back_to_every_bin():
     rep.fit(raw)
     assert math.isfinite(rep.log_mag_mean) and rep.log_mag_std >= 1e-3
     assert abs(rep.log_mag_mean - float(raw[:, 0].double().mean())) < 1e-9
+
 
 def test_long_recording_keeps_its_phase_precision():
     gen = torch.Generator().manual_seed(3)
