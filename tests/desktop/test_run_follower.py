@@ -129,3 +129,27 @@ def test_follows_a_separate_training_process_until_it_is_killed(qtbot, tmp_path,
         process.stderr.close()
         browser.shutdown()
     assert not browser.follower.running
+
+
+def test_an_epoch_committed_between_two_column_reads_is_left_for_the_next_poll(tmp_path):
+    """The poller reads the epoch table column by column; a row the writer commits in between must
+    not give the later columns more rows than the first (the series would refuse them)."""
+    from distill_desktop.bridge.run_follower import EPOCH_NAMES, _RunPoller
+
+    class GrowingRun:  # every column read sees one epoch more than the one before
+        def __init__(self):
+            self.reads = 0
+
+        def metric_names(self, per):
+            return list(EPOCH_NAMES)
+
+        def metric(self, name, per):
+            self.reads += 1
+            keys = np.arange(1, 2 + min(self.reads, 3))
+            return keys, keys * 10.0
+
+    poller = _RunPoller(tmp_path, ())
+    (signal_name, rows), = poller._poll_epochs(GrowingRun())
+    assert signal_name == "epochs_added" and rows["epoch"].tolist() == [1.0, 2.0]
+    assert all(len(values) == 2 for values in rows.values())
+    assert rows[EPOCH_NAMES[-1]].tolist() == [10.0, 20.0] and poller.last_epoch == 2
