@@ -20,6 +20,7 @@ from distill_engine.runs.reader import open_run
 from distill_engine.runs.schema import EPOCH_METRICS, STEP_METRICS
 from distill_engine.training.events import EpochMetrics, StepMetrics, key_names
 
+from ..models.run_curves import aligned
 from .background import BackgroundJobs
 
 STEP_KEY, EPOCH_KEY = "step", "epoch"
@@ -88,22 +89,11 @@ class _RunPoller:
                 if epochs is None:
                     epochs = keys[keys > self.last_epoch]
                 # each column is its own read: the writer may commit an epoch between two of them
-                added[name] = _aligned(keys, values, epochs)
+                added[name] = aligned(epochs, keys, values)
         if epochs is None or not len(epochs):
             return []
         self.last_epoch = int(epochs[-1])
         return [("epochs_added", {EPOCH_KEY: epochs.astype(np.float64), **added})]
-
-
-def _aligned(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """values at the (sorted) keys `wanted`, NaN where a key is missing from `keys` (sorted)."""
-    out = np.full(len(wanted), np.nan)
-    if not len(keys):
-        return out
-    index = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-    found = keys[index] == wanted
-    out[found] = values[index[found]]
-    return out
 
 
 def _follow(job, run_dir: Path, interval_s: float, step_names: tuple) -> None:

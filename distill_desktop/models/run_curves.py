@@ -13,7 +13,7 @@ from .run_series import EPOCH_KEY, EPOCH_KEYS, STEP_KEY, STEP_KEYS, RunSeries
 FOLLOWED_STEP_NAMES = (*PLOT_STEP_NAMES, *(k for k in STEP_KEYS if k != STEP_KEY))
 
 
-def _aligned(keys: np.ndarray, x: np.ndarray, values: np.ndarray) -> np.ndarray:
+def aligned(keys: np.ndarray, x: np.ndarray, values: np.ndarray) -> np.ndarray:
     """values (at keys x) placed at `keys`; NaN where x has no row."""
     if np.array_equal(keys, x):
         return values
@@ -47,7 +47,7 @@ def read_run_rows(run, step_names=PLOT_STEP_NAMES, epoch_names=PLOT_EPOCH_NAMES,
         for name in dict.fromkeys((*EPOCH_KEYS, *epoch_names)):
             if name in present and name != EPOCH_KEY:
                 x, v = run.metric(name, per="epoch")
-                epoch_rows[name] = _aligned(epochs, x, v)
+                epoch_rows[name] = aligned(epochs, x, v)
     return {"steps": step_rows, "epochs": epoch_rows,
             "steps_per_epoch": started[-1].payload.get("steps_per_epoch") if started else None}
 
