@@ -8,9 +8,12 @@ nearest corpus chunk, also as a multiple of the reconstruction distance) and cov
 Priors: N(0, I); a Gaussian of the training set's encoder means; the aggregate posterior's
 Gaussian (the means' covariance plus the mean posterior variance: what previews used before the
 mixture); the aggregate posterior itself (a training chunk's posterior, sampled: what previews and
-distill-render use, latent_prior.PosteriorMixture).
+distill-render use, latent_prior.PosteriorMixture). Last, the loudness of what a preview of this
+checkpoint shows: its MAX_SAMPLES sample files, the draws its figures are measured on (one from
+each of up to MEASURED_SAMPLES chunks' posteriors), and N mixture draws, for --noise-seeds sets of
+vectors each (how steady the loudness figure is).
 The issue's targets: loudness within 6 dB of the corpus, fidelity <= 1.5 x reconstruction distance.
-Run: .venv/bin/python benchmarks/bench_sample_quality.py CHECKPOINT [--samples 64] [--seed 1234]
+Run: .venv/bin/python benchmarks/bench_sample_quality.py CHECKPOINT [--samples 64] [--seed 1234] [--noise-seeds 1]
 """
 import argparse
 import math
@@ -25,7 +28,7 @@ from distill_engine.previews.latent_prior import (PosteriorMixture, encoder_post
 from distill_engine.previews.quality import (DISTANCE_RESOLUTIONS, SpectralDistance, rms, sample_quality,
                                              spread_indices)
 from distill_engine.previews.render import load_model
-from distill_engine.previews.session import MAX_REFERENCE_CHUNKS
+from distill_engine.previews.session import MAX_REFERENCE_CHUNKS, MAX_SAMPLES, MEASURED_SAMPLES, NOISE_SEED_OFFSET
 from distill_engine.runs.reader import open_run
 
 
@@ -34,6 +37,8 @@ def main():
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--samples", type=int, default=64)
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--noise-seeds", type=int, default=1,
+                        help="the last lines' loudness for this many sets of latent vectors")
     args = parser.parse_args()
     loaded = load_model(args.checkpoint)
     with open_run(args.checkpoint.parent.parent) as run:
@@ -70,6 +75,22 @@ def main():
             coverage = figures["sample_coverage"]
             print(f"  {name:40s} loudness {loud:+6.1f} dB  fidelity {fidelity:.3f} "
                   f"({fidelity / recon_distance:.2f} x reconstruction)  coverage {coverage:.3f}")
+        # what a preview of this checkpoint shows (its run's fixed vectors), and how much the
+        # loudness figure moves with the noise: --noise-seeds other vectors of each kind
+        mixture = PosteriorMixture(means, variances.sqrt())
+        loudness = {}
+        for k in range(args.noise_seeds):
+            own = fixed_noise(MEASURED_SAMPLES, loaded.config.latent_dim, loaded.config.seed + NOISE_SEED_OFFSET + k)
+            kinds = {f"a preview's {MAX_SAMPLES} sample files": mixture.latents(own[:MAX_SAMPLES]),
+                     "a preview's figures (spread draws)": mixture.spread_draws(own),
+                     f"{args.samples} mixture draws": mixture.latents(fixed_noise(args.samples, loaded.config.latent_dim,
+                                                                                  args.seed + k))}
+            for name, z in kinds.items():
+                level = float(rms(rep.decode(model.decode(z), length)).median())
+                loudness.setdefault((name, len(z)), []).append(20 * math.log10(max(level / corpus_rms, 1e-12)))
+        for (name, count), values in loudness.items():
+            shown = ", ".join(f"{v:+.1f}" for v in values)
+            print(f"  {name:40s} loudness {shown} dB ({count} samples; {args.noise_seeds} noise seeds)")
 
 
 if __name__ == "__main__":

@@ -97,6 +97,14 @@ class PosteriorMixture:
         eps = torch.cat([normal.icdf(fraction)[:, None], eps[:, 1:]], dim=1).to(self.means.dtype)
         return self.means[component] + eps * self.stds[component] * temperature
 
+    def spread_draws(self, eps: torch.Tensor) -> torch.Tensor:
+        """One draw from each of up to len(eps) components spread evenly over the mixture (all of
+        them when there are no more), [min(n, len(eps)), D]: a stratified sample, so a figure
+        measured on it does not hang on which chunks random draws happened to pick."""
+        count = min(len(self.means), len(eps))
+        index = torch.linspace(0, len(self.means) - 1, count, device=self.means.device).round().long()
+        return self.means[index] + eps[:count].to(self.means.device, self.means.dtype) * self.stds[index]
+
     def to(self, device) -> "PosteriorMixture":
         return PosteriorMixture(self.means.to(device), self.stds.to(device), self.kind)
 

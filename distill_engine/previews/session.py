@@ -10,7 +10,9 @@ cost more than that share of training):
     no validation set), the first chunk of files spread over the split, chosen once per run; their
     originals are written once and read back on resume, so the clips stay the same across resume;
   - MAX_SAMPLES samples: decodings of fixed standard-normal vectors (seeded by the run's seed)
-    mapped to draws of the training set's aggregate posterior (latent_prior.PosteriorMixture).
+    mapped to draws of the training set's aggregate posterior (latent_prior.PosteriorMixture);
+    the sample-quality figures are measured on one more draw from each of up to MEASURED_SAMPLES
+    training chunks' posteriors (spread over them: PosteriorMixture.spread_draws).
 A preview that cannot be written (disk full, permissions) is reported as PreviewFailed and training
 goes on; the epoch's sample-quality figures are kept when they were computed.
 """
@@ -30,6 +32,11 @@ from .quality import NO_QUALITY, SpectralDistance, rms, sample_quality, spread_i
 
 MAX_CLIPS = 4
 MAX_SAMPLES = 4
+#: Chunk posteriors the quality figures draw one sample from each of (spread over the training
+#: chunks). On one kit checkpoint, for 4 sets of fixed vectors, the loudness of the 4 written samples
+#: read -24.8 to -4.8 dB, of 128 random draws -7.1 to -13.2, of the 25 spread draws -11.3 to -12.2
+#: (benchmarks/bench_sample_quality.py --noise-seeds 4): random draws land on loud or quiet chunks.
+MEASURED_SAMPLES = 32
 #: Corpus chunks that fidelity and coverage compare samples with (spread over train + validation).
 MAX_REFERENCE_CHUNKS = 64
 #: The largest share of training time previews may take (the next preview waits when one is slow).
@@ -80,7 +87,7 @@ class PreviewSession:
         self.writer, self.emit = writer, emit
         self.device = train[0].device
         self.chunk_samples = train[1].shape[-1]
-        self.noise = fixed_noise(MAX_SAMPLES, model.latent_dim, seed + NOISE_SEED_OFFSET).to(self.device)
+        self.noise = fixed_noise(MEASURED_SAMPLES, model.latent_dim, seed + NOISE_SEED_OFFSET).to(self.device)
         self.distance = SpectralDistance(self.device)
         self.prior: PosteriorMixture | None = None  # the latest fit, saved with checkpoints
         self.clock = clock
@@ -140,14 +147,17 @@ class PreviewSession:
             clips, clip_reps = self._fixed_clips()
             recon = rep.decode(self.model(clip_reps)[0], length, precise=False)
             self.prior = fit_latent_prior(self.model, self.train[0])
-            samples = rep.decode(self.model.decode(self.prior.latents(self.noise)), length, precise=False)
+            latents = torch.cat([self.prior.latents(self.noise[:MAX_SAMPLES]), self.prior.spread_draws(self.noise)])
+            samples = rep.decode(self.model.decode(latents), length, precise=False)
         finally:
             self.model.train(was_training)
         d = self.distance
         recon_distance = d.paired(d.magnitudes(recon), d.magnitudes(clips))
         reference, corpus_rms = self._reference_set()
         sample_distance = d.pairwise(d.magnitudes(samples), reference)
-        quality = sample_quality(sample_distance, rms(samples), corpus_rms)
+        n = MAX_SAMPLES  # the written samples; the figures come from the spread draws after them
+        quality = sample_quality(sample_distance[n:], rms(samples[n:]), corpus_rms)
+        samples, sample_distance = samples[:n], sample_distance[:n]
         rows = [self._row(0, step, "original", i, original_file(i), math.nan, a) for i, a in enumerate(clips)]
         rows += [self._row(epoch, step, "reconstruction", i, reconstruction_file(epoch, i), float(recon_distance[i]), a)
                  for i, a in enumerate(recon)]

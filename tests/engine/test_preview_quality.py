@@ -80,6 +80,18 @@ def test_the_mixture_draws_each_chunks_posterior_equally_and_the_same_noise_pick
     assert torch.equal(mixture.latents(torch.zeros(1, 3), temperature=0.0), means[2:3])  # Phi(0) * 4 = 2
 
 
+def test_spread_draws_take_one_draw_from_each_chunks_posterior_or_from_chunks_spread_over_them():
+    means = torch.arange(10.0)[:, None] * torch.tensor([[100.0, 0.0]])  # 10 far-apart posteriors
+    stds = torch.full((10, 2), 0.5)
+    mixture = PosteriorMixture(means, stds)
+    eps = torch.randn(32, 2, generator=torch.Generator().manual_seed(3))
+    every = mixture.spread_draws(eps)  # more noise rows than components: each component once
+    assert every.shape == (10, 2) and torch.equal(torch.cdist(every, means).argmin(dim=1), torch.arange(10))
+    assert torch.allclose(every, means + eps[:10] * stds)
+    spread = mixture.spread_draws(eps[:4])  # fewer: components spread from the first to the last
+    assert torch.cdist(spread, means).argmin(dim=1).tolist() == [0, 3, 6, 9]
+
+
 def test_fixed_noise_is_the_same_every_time_and_leaves_the_global_rng_alone():
     state = torch.get_rng_state()
     first, second = fixed_noise(4, 8, 11), fixed_noise(4, 8, 11)

@@ -111,9 +111,41 @@ def test_sample_quality_is_stored_as_epoch_metrics(every_epoch_run):
         for name in ("sample_fidelity", "sample_coverage", "sample_loudness_db"):
             epochs, values = run.metric(name, per="epoch")
             assert epochs.tolist() == [1, 2, 3] and np.all(np.isfinite(values)), name
-        _, fidelity = run.metric("sample_fidelity", per="epoch")
-        samples = [p for p in run.previews(3) if p.kind == "sample"]
-    assert fidelity[-1] == pytest.approx(np.mean([p.distance for p in samples]), rel=1e-5)
+
+
+def test_sample_figures_are_measured_on_one_draw_per_chunk_posterior(every_epoch_run):
+    """The figures of the last preview come from one draw from each training chunk's posterior
+    (up to MEASURED_SAMPLES; the 4 written samples' random chunks made the loudness swing)."""
+    from distill_engine.audio.corpus import load_corpus
+    from distill_engine.previews.latent_prior import fixed_noise, prior_from_tensors
+    from distill_engine.previews.quality import SpectralDistance, rms, sample_quality, spread_indices
+    from distill_engine.previews.render import load_model
+
+    [last] = (run_path(every_epoch_run) / "checkpoints").glob("epoch-00003-*.safetensors")
+    loaded = load_model(last)
+    with open_run(every_epoch_run.run_dir) as run:
+        corpus = load_corpus(run.corpus_path, loaded.config)
+        figures = {name: run.metric(name, per="epoch")[1][-1]
+                   for name in ("sample_fidelity", "sample_coverage", "sample_loudness_db")}
+        written = [p for p in run.previews(3) if p.kind == "sample"]
+    prior = prior_from_tensors(loaded.checkpoint.extra_tensors)
+    noise = fixed_noise(session_module.MEASURED_SAMPLES, loaded.config.latent_dim,
+                        loaded.config.seed + session_module.NOISE_SEED_OFFSET)
+    with torch.no_grad():
+        loaded.model.eval()
+        decode = lambda z: loaded.representation.decode(loaded.model.decode(z), loaded.chunk_samples,
+                                                        precise=False)
+        samples, files = decode(prior.spread_draws(noise)), decode(prior.latents(noise[:4]))
+    audio = torch.cat([corpus.train_audio, corpus.val_audio])
+    distance = SpectralDistance("cpu")
+    reference = distance.targets(distance.magnitudes(audio[spread_indices(len(audio), 64)]))
+    measured = sample_quality(distance.pairwise(distance.magnitudes(samples), reference), rms(samples),
+                              float(rms(audio).median()))
+    assert len(samples) == min(len(prior.means), session_module.MEASURED_SAMPLES) > len(written) == 4
+    for name, value in figures.items():
+        assert value == pytest.approx(measured[name], rel=1e-3, abs=1e-3), name
+    for record, sample in zip(written, files, strict=True):
+        assert record.rms == pytest.approx(float(rms(sample[None])[0]), rel=1e-3, abs=1e-6)
 
 
 def test_checkpoints_carry_the_latent_prior_samples_are_drawn_from(every_epoch_run):
