@@ -19,10 +19,15 @@ from ..training.events import WEIGHTED_TERMS
 
 MAG_EPS = 1e-8  # floor on squared magnitude, as auraloss's STFTLoss
 MAG_FLOOR = MAG_EPS ** 0.5
-#: Floor on a frame's mean square in the level term: -60 dBFS, the corpus' silence threshold (quieter
-#: frames all count as silence). At -80 dBFS the term's gradient on near-silent frames (1 / RMS)
-#: knocked a 5-minute run back every few epochs.
-LEVEL_FLOOR = 1e-6
+#: Floor on a frame's mean square in the level term, relative to its chunk's: frames 40 dB or more
+#: below the original chunk's RMS count as silence. The floor was -60 dBFS for every chunk, which is
+#: where a quiet corpus' sounds lie (freedesktop's sit at -33 to -44 dBFS): a reconstruction that
+#: sank below it got no pull back from the term. In the kit run whose samples came out 19 dB quiet,
+#: those chunks' reconstructions sat at -57 to -64 dBFS, 20-30 dB below their originals; with this
+#: floor, -47 to -57 (README, "The level term's floor").
+LEVEL_FLOOR_RELATIVE = 1e-4
+#: The floor of a chunk of digital silence (-120 dBFS), so that no logarithm sees 0.
+LEVEL_FLOOR = 1e-12
 
 
 class _SpectralDistance(torch.autograd.Function):
@@ -132,12 +137,17 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return kl_per_dimension(mu, logvar).sum(dim=1).mean()
 
 
-def frame_level(audio: torch.Tensor, frame: int, hop: int) -> torch.Tensor:
+def level_floor(target_audio: torch.Tensor) -> torch.Tensor:
+    """The level term's floor on a frame's mean square for each chunk of [batch, samples]: [batch, 1]."""
+    return (target_audio.square().mean(dim=-1, keepdim=True) * LEVEL_FLOOR_RELATIVE).clamp(min=LEVEL_FLOOR)
+
+
+def frame_level(audio: torch.Tensor, frame: int, hop: int, floor: torch.Tensor | float) -> torch.Tensor:
     """log RMS (nats) of each frame of audio [batch, samples]: [batch, 1 + samples // hop], frames
-    of `frame` samples centred every `hop` samples, floored at LEVEL_FLOOR."""
+    of `frame` samples centred every `hop` samples, the mean square floored at `floor` ([batch, 1])."""
     power = torch.nn.functional.avg_pool1d(audio.square().unsqueeze(1), frame, hop, padding=frame // 2,
                                            count_include_pad=True)[:, 0]
-    return 0.5 * torch.log(power + LEVEL_FLOOR)
+    return 0.5 * torch.log(power + floor)
 
 
 def level_distance(pred_audio: torch.Tensor, target_audio: torch.Tensor, frame: int, hop: int) -> torch.Tensor:
@@ -145,8 +155,9 @@ def level_distance(pred_audio: torch.Tensor, target_audio: torch.Tensor, frame: 
 
     The spectral terms let a young model hedge: its blurred, phase-incoherent reconstructions
     decode 20-40 dB below their originals while the STFT distance still falls; this term asks for
-    the level of each moment directly."""
-    return (frame_level(pred_audio, frame, hop) - frame_level(target_audio, frame, hop)).abs().mean()
+    the level of each moment directly. Both are floored at the original chunk's level_floor."""
+    floor = level_floor(target_audio)
+    return (frame_level(pred_audio, frame, hop, floor) - frame_level(target_audio, frame, hop, floor)).abs().mean()
 
 
 def _default_representation(rep: torch.Tensor) -> Representation:

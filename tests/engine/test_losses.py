@@ -17,7 +17,7 @@ from distill_engine import (
     create_stft_loss,
     kl_weight_at,
 )
-from distill_engine.model.losses import LEVEL_FLOOR, level_distance, term_weights
+from distill_engine.model.losses import LEVEL_FLOOR_RELATIVE, level_distance, term_weights
 
 RESOLUTION_SETS = [
     ((512, 1024, 2048), (128, 256, 512), (512, 1024, 2048)),
@@ -180,11 +180,13 @@ def test_a_batch_loss_is_the_mean_of_its_halves_losses():
         assert torch.isclose(whole[name], (first[name] + second[name]) / 2, rtol=1e-5), name
 
 
-def frame_rms_db(audio, frame, hop):
-    """Each centred frame's RMS in dB, computed by hand (numpy), zero-padded at both ends."""
+def frame_rms_db(audio, frame, hop, chunk):
+    """Each centred frame's RMS in dB, computed by hand (numpy), zero-padded at both ends, the mean
+    square floored at LEVEL_FLOOR_RELATIVE of the original `chunk`'s."""
     import numpy as np
     x = np.pad(np.asarray(audio, dtype=np.float64), frame // 2)
-    return np.array([10 * np.log10(np.mean(x[i * hop:i * hop + frame] ** 2) + LEVEL_FLOOR)
+    floor = LEVEL_FLOOR_RELATIVE * np.mean(np.asarray(chunk, dtype=np.float64) ** 2)
+    return np.array([10 * np.log10(np.mean(x[i * hop:i * hop + frame] ** 2) + floor)
                      for i in range(1 + len(audio) // hop)])
 
 
@@ -192,11 +194,24 @@ def test_level_distance_is_the_mean_frame_level_difference_in_nats():
     _, target_audio = audio_pair(batch=2, samples=8000)
     quiet = target_audio * 0.1  # 20 dB down everywhere
     got = float(level_distance(quiet, target_audio, 512, 128))
-    by_hand = sum(abs(frame_rms_db(q, 512, 128) - frame_rms_db(t, 512, 128)).mean()
+    by_hand = sum(abs(frame_rms_db(q, 512, 128, t) - frame_rms_db(t, 512, 128, t)).mean()
                   for q, t in zip(quiet.numpy(), target_audio.numpy())) / 2
     assert got == pytest.approx(by_hand * math.log(10) / 20, rel=1e-4)
     assert got == pytest.approx(math.log(10), rel=0.02)  # 20 dB = ln 10 nats where the level is above the floor
     assert float(level_distance(target_audio, target_audio, 512, 128)) == 0.0
+
+
+def test_level_distance_floor_follows_the_chunk_so_a_quiet_sound_keeps_its_pull():
+    """A sound at -45 dBFS reconstructed 20 dB down (-65 dBFS, below the old fixed -60 dBFS floor)
+    is 20 dB off, as a loud one is; the reconstruction is pulled up either way."""
+    _, sound = audio_pair(batch=1, samples=8000)
+    for level_db in (-10.0, -45.0):
+        target = sound * (10 ** (level_db / 20) / sound.square().mean().sqrt())
+        pred = (target * 0.1).requires_grad_()
+        loss = level_distance(pred, target, 512, 128)
+        loss.backward()
+        assert float(loss.detach()) == pytest.approx(math.log(10), rel=0.05), level_db
+        assert float((pred.grad * pred.detach()).sum()) < 0  # louder is better: the gradient points up
 
 
 def test_level_distance_matches_digital_silence_and_keeps_gradients_finite():
