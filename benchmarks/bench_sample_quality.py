@@ -57,12 +57,13 @@ def main():
         means, variances = encoder_posteriors(model, train)
         train_recon = rep.decode(model.decode(means), length)
         train_level = 20 * math.log10(float(rms(train_recon).median()) / float(rms(corpus.train_audio).median()))
+        mixture = PosteriorMixture(means, variances.sqrt())
         noise = fixed_noise(args.samples, loaded.config.latent_dim, args.seed)
         priors = {
             "N(0, I)": noise,
             "Gaussian of the means": fit_aggregate_posterior(means).latents(noise),
             "aggregate posterior's Gaussian": fit_aggregate_posterior(means, variances).latents(noise),
-            "aggregate posterior (mixture, used)": PosteriorMixture(means, variances.sqrt()).latents(noise),
+            "aggregate posterior (mixture, used)": mixture.latents(noise),
         }
         print(f"{args.checkpoint} (epoch {loaded.checkpoint.epoch}, step {loaded.checkpoint.step}); corpus "
               f"{corpus_path}: median chunk RMS {20 * math.log10(corpus_rms):.1f} dBFS")
@@ -77,7 +78,6 @@ def main():
                   f"({fidelity / recon_distance:.2f} x reconstruction)  coverage {coverage:.3f}")
         # what a preview of this checkpoint shows (its run's fixed vectors), and how much the
         # loudness figure moves with the noise: --noise-seeds other vectors of each kind
-        mixture = PosteriorMixture(means, variances.sqrt())
         loudness = {}
         for k in range(args.noise_seeds):
             own = fixed_noise(MEASURED_SAMPLES, loaded.config.latent_dim, loaded.config.seed + NOISE_SEED_OFFSET + k)
