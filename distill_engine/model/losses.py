@@ -20,7 +20,7 @@ from ..training.events import WEIGHTED_TERMS
 MAG_EPS = 1e-8  # floor on squared magnitude, as auraloss's STFTLoss
 MAG_FLOOR = MAG_EPS ** 0.5
 #: Floor on a frame's mean square in the level term, relative to its chunk's: frames 40 dB or more
-#: below the original chunk's RMS count as silence. The floor was -60 dBFS for every chunk, which is
+#: below the original chunk's RMS (and below -60 dBFS: LEVEL_FLOOR_MAX) count as silence. The floor was -60 dBFS for every chunk, which is
 #: where a quiet corpus' sounds lie (freedesktop's sit at -33 to -44 dBFS): a reconstruction that
 #: sank below it got no pull back from the term. In the kit run whose samples came out 19 dB quiet,
 #: those chunks' reconstructions sat at -57 to -64 dBFS, 20-30 dB below their originals; with this
@@ -28,6 +28,10 @@ MAG_FLOOR = MAG_EPS ** 0.5
 LEVEL_FLOOR_RELATIVE = 1e-4
 #: The floor of a chunk of digital silence (-120 dBFS), so that no logarithm sees 0.
 LEVEL_FLOOR = 1e-12
+#: Never above -60 dBFS (the fixed floor before): for a loud chunk the relative floor sat higher and
+#: flattened the pull on a young model's near-silent output (demo corpus, epoch 51: reconstructions
+#: at -43 to -59 dBFS against -12 to -15 with the fixed floor).
+LEVEL_FLOOR_MAX = 1e-6
 
 
 class _SpectralDistance(torch.autograd.Function):
@@ -139,7 +143,8 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 def level_floor(target_audio: torch.Tensor) -> torch.Tensor:
     """The level term's floor on a frame's mean square for each chunk of [batch, samples]: [batch, 1]."""
-    return (target_audio.square().mean(dim=-1, keepdim=True) * LEVEL_FLOOR_RELATIVE).clamp(min=LEVEL_FLOOR)
+    relative = target_audio.square().mean(dim=-1, keepdim=True) * LEVEL_FLOOR_RELATIVE
+    return relative.clamp(min=LEVEL_FLOOR, max=LEVEL_FLOOR_MAX)
 
 
 def frame_level(audio: torch.Tensor, frame: int, hop: int, floor: torch.Tensor | float) -> torch.Tensor:

@@ -17,7 +17,7 @@ from distill_engine import (
     create_stft_loss,
     kl_weight_at,
 )
-from distill_engine.model.losses import LEVEL_FLOOR_RELATIVE, level_distance, term_weights
+from distill_engine.model.losses import LEVEL_FLOOR_MAX, LEVEL_FLOOR_RELATIVE, level_distance, level_floor, term_weights
 
 RESOLUTION_SETS = [
     ((512, 1024, 2048), (128, 256, 512), (512, 1024, 2048)),
@@ -182,10 +182,10 @@ def test_a_batch_loss_is_the_mean_of_its_halves_losses():
 
 def frame_rms_db(audio, frame, hop, chunk):
     """Each centred frame's RMS in dB, computed by hand (numpy), zero-padded at both ends, the mean
-    square floored at LEVEL_FLOOR_RELATIVE of the original `chunk`'s."""
+    square floored at LEVEL_FLOOR_RELATIVE of the original `chunk`'s, at most LEVEL_FLOOR_MAX."""
     import numpy as np
     x = np.pad(np.asarray(audio, dtype=np.float64), frame // 2)
-    floor = LEVEL_FLOOR_RELATIVE * np.mean(np.asarray(chunk, dtype=np.float64) ** 2)
+    floor = min(LEVEL_FLOOR_RELATIVE * np.mean(np.asarray(chunk, dtype=np.float64) ** 2), LEVEL_FLOOR_MAX)
     return np.array([10 * np.log10(np.mean(x[i * hop:i * hop + frame] ** 2) + floor)
                      for i in range(1 + len(audio) // hop)])
 
@@ -212,6 +212,13 @@ def test_level_distance_floor_follows_the_chunk_so_a_quiet_sound_keeps_its_pull(
         loss.backward()
         assert float(loss.detach()) == pytest.approx(math.log(10), rel=0.05), level_db
         assert float((pred.grad * pred.detach()).sum()) < 0  # louder is better: the gradient points up
+
+
+def test_level_floor_is_40_db_under_a_quiet_chunk_and_never_above_minus_60_dbfs():
+    for level_db, floor_db in ((-45.0, -85.0), (-30.0, -70.0), (-10.0, -60.0), (0.0, -60.0)):
+        chunk = torch.full((1, 1000), 10 ** (level_db / 20))
+        assert 10 * math.log10(float(level_floor(chunk))) == pytest.approx(floor_db, abs=1e-3), level_db
+    assert float(level_floor(torch.zeros(1, 1000))) > 0  # digital silence: no log of 0
 
 
 def test_level_distance_matches_digital_silence_and_keeps_gradients_finite():
