@@ -24,8 +24,8 @@ from .checkpointing import CheckpointWriting
 from .distributed import continue_with_world_size, process_group_from_environment
 from .divergence import DivergenceDetector, SpikeDetector, divergence_warning
 from ..errors import CorpusError, RunStoreError, write_failure_reason
-from ..model.losses import (MultiResolutionSTFTLoss, compute_combined_loss, create_stft_loss, kl_weight_at,
-                            term_weights)
+from ..model.losses import (MultiResolutionSTFTLoss, at_full_kl_weight, compute_combined_loss, create_stft_loss,
+                            kl_weight_at, term_weights)
 from ..model.vae import SpectrogramVAE
 from ..previews.quality import DISTANCE_RESOLUTIONS
 from ..previews.session import PreviewSession
@@ -360,8 +360,10 @@ class Trainer(StopControl, CheckpointWriting, Validation):
         monitored, name = (val_loss, VAL_TERMS["total"]) if val else (train_loss, TRAIN_TERMS["total"])
         streak = self.detector.update(epoch, monitored)
         spike = self.spikes.update_epoch(epoch, self.state.step, monitored)
-        if math.isfinite(monitored) and monitored < self.state.best_loss:
-            self.state.best_loss, self.state.best_epoch, self.state.best_step = monitored, epoch, self.state.step
+        terms = (validation, VAL_TERMS) if val else (train, TRAIN_TERMS)
+        ranked = at_full_kl_weight(monitored, terms[0][terms[1]["kl"]], kl_weight, cfg.loss.kl)
+        if math.isfinite(ranked) and ranked < self.state.best_loss:
+            self.state.best_loss, self.state.best_epoch, self.state.best_step = ranked, epoch, self.state.step
             self._best_snapshot = self._snapshot(event) if self.group.is_writer else None
         if time.monotonic() - self._last_checkpoint >= cfg.checkpoint_interval_s:
             self._save_checkpoint("interval")

@@ -250,3 +250,20 @@ def test_a_subscribers_state_survives_stop_and_resume(tmp_path, corpus_dir, make
     counter = EpochCounter()
     Trainer.resume(stopped.run_dir, callbacks=[counter]).run()
     assert counter.seen == 4  # 2 restored from the checkpoint + 2 trained after resuming
+
+
+def test_the_best_checkpoint_is_ranked_with_the_kl_at_its_full_weight(tmp_path, corpus_dir, make_config):
+    """While the KL weight warms up, the total reads low for it; the best checkpoint is chosen by
+    the total with the KL at weight_max, so the warm-up's first epochs are not favoured for that."""
+    config = make_config(epochs=6)
+    config.loss.kl.weight_max, config.loss.kl.free_bits, config.loss.kl.warmup_fraction = 1.0, 5.0, 1.0
+    result, seen = train(config, corpus_dir, tmp_path / "runs")
+    epochs = seen.events["epoch"]
+    plain = [e.val_loss for e in epochs]
+    ranked = [e.val_loss + (1.0 - e.kl_weight) * e.val_kl_loss for e in epochs]
+    assert plain.index(min(plain)) == 0  # 8 dimensions x 5 free nats: the KL adds 40 x its weight
+    best = ranked.index(min(ranked))
+    assert best > 0
+    run_dir = tmp_path / "runs" / result.run_dir.split("/")[-1]
+    assert load_checkpoint(run_dir / "checkpoints" / "best.safetensors").epoch == epochs[best].epoch
+    assert seen.events["finished"][0].best_loss == pytest.approx(ranked[best])
