@@ -11,7 +11,9 @@ mixture); the aggregate posterior itself (a training chunk's posterior, sampled:
 distill-render use, latent_prior.PosteriorMixture). Last, the loudness of what a preview of this
 checkpoint shows: its MAX_SAMPLES sample files, the draws its figures are measured on (one from
 each of up to MEASURED_SAMPLES chunks' posteriors), and N mixture draws, for --noise-seeds sets of
-vectors each (how steady the loudness figure is).
+vectors each (how steady the loudness figure is). Every sample figure is printed as the decoder
+makes it ("raw") and raised by the sample gain (previews/sample_level.py), which is what previews
+and distill-render write.
 The issue's targets: loudness within 6 dB of the corpus, fidelity <= 1.5 x reconstruction distance.
 Run: .venv/bin/python benchmarks/bench_sample_quality.py CHECKPOINT [--samples 64] [--seed 1234] [--noise-seeds 1]
 """
@@ -28,6 +30,7 @@ from distill_engine.previews.latent_prior import (PosteriorMixture, encoder_post
 from distill_engine.previews.quality import (DISTANCE_RESOLUTIONS, SpectralDistance, rms, sample_quality,
                                              spread_indices)
 from distill_engine.previews.render import load_model
+from distill_engine.previews.sample_level import measure_sample_gain, with_gain
 from distill_engine.previews.session import MAX_REFERENCE_CHUNKS, MAX_SAMPLES, MEASURED_SAMPLES, NOISE_SEED_OFFSET
 from distill_engine.runs.reader import open_run
 
@@ -57,6 +60,7 @@ def main():
         means, variances = encoder_posteriors(model, train)
         train_recon = rep.decode(model.decode(means), length)
         train_level = 20 * math.log10(float(rms(train_recon).median()) / float(rms(corpus.train_audio).median()))
+        gain = measure_sample_gain(model, rep, train, corpus.train_audio)
         mixture = PosteriorMixture(means, variances.sqrt())
         noise = fixed_noise(args.samples, loaded.config.latent_dim, args.seed)
         priors = {
@@ -69,13 +73,16 @@ def main():
               f"{corpus_path}: median chunk RMS {20 * math.log10(corpus_rms):.1f} dBFS")
         print(f"validation reconstructions: distance {recon_distance:.3f}, level {level:+.1f} dB against their originals")
         print(f"training reconstructions (z = the encoder's mean): level {train_level:+.1f} dB against their originals")
+        print(f"sample gain (what the decoder loses on up to 32 training chunks): {gain:+.1f} dB")
         for name, z in priors.items():
-            samples = rep.decode(model.decode(z), length)
-            figures = sample_quality(distance.pairwise(distance.magnitudes(samples), reference), rms(samples), corpus_rms)
-            loud, fidelity = figures["sample_loudness_db"], figures["sample_fidelity"]
-            coverage = figures["sample_coverage"]
-            print(f"  {name:40s} loudness {loud:+6.1f} dB  fidelity {fidelity:.3f} "
-                  f"({fidelity / recon_distance:.2f} x reconstruction)  coverage {coverage:.3f}")
+            decoded = rep.decode(model.decode(z), length)
+            for how, samples in (("raw", decoded), ("gain", with_gain(decoded, gain))):
+                figures = sample_quality(distance.pairwise(distance.magnitudes(samples), reference), rms(samples),
+                                         corpus_rms)
+                loud, fidelity = figures["sample_loudness_db"], figures["sample_fidelity"]
+                coverage = figures["sample_coverage"]
+                print(f"  {name:36s} {how:4s} loudness {loud:+6.1f} dB  fidelity {fidelity:.3f} "
+                      f"({fidelity / recon_distance:.2f} x reconstruction)  coverage {coverage:.3f}")
         # what a preview of this checkpoint shows (its run's fixed vectors), and how much the
         # loudness figure moves with the noise: --noise-seeds other vectors of each kind
         loudness = {}
@@ -86,11 +93,11 @@ def main():
                      f"{args.samples} mixture draws": mixture.latents(fixed_noise(args.samples, loaded.config.latent_dim,
                                                                                   args.seed + k))}
             for name, z in kinds.items():
-                level = float(rms(rep.decode(model.decode(z), length)).median())
+                level = float(rms(with_gain(rep.decode(model.decode(z), length), gain)).median())
                 loudness.setdefault((name, len(z)), []).append(20 * math.log10(max(level / corpus_rms, 1e-12)))
         for (name, count), values in loudness.items():
             shown = ", ".join(f"{v:+.1f}" for v in values)
-            print(f"  {name:40s} loudness {shown} dB ({count} samples; {args.noise_seeds} noise seeds)")
+            print(f"  {name:36s} gain loudness {shown} dB ({count} samples; {args.noise_seeds} noise seeds)")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ from ..model.losses import MAG_FLOOR
 #: (fft sizes, hop sizes, window lengths) of the distance; the trainer's val_mrstft_distance too.
 DISTANCE_RESOLUTIONS = (DISTANCE_FFT_SIZES, (128, 256, 512), DISTANCE_FFT_SIZES)  # validation checks chunks fit
 #: The figures of an epoch without a preview (EpochMetrics fields, by keyword: the schema names them).
-NO_QUALITY = dict(sample_fidelity=math.nan, sample_coverage=math.nan, sample_loudness_db=math.nan)
+NO_QUALITY = dict(sample_fidelity=math.nan, sample_coverage=math.nan, sample_loudness_db=math.nan,
+                  sample_gain_db=math.nan)
 
 
 class SpectralDistance:

@@ -7,7 +7,9 @@ Samples come from the latent prior the checkpoint carries (the training set's ag
 at the run's last preview, latent_prior.py; an older checkpoint's Gaussian fit); a checkpoint
 without one (previews off, or written before previews existed) has its prior fitted from the run's
 corpus when the checkpoint is still in its run folder and the corpus can be read, else samples are
-drawn from N(0, I) and the result says so (RenderResult.notes). Inputs are decoded with
+drawn from N(0, I) and the result says so (RenderResult.notes). Samples are raised by the gain
+the checkpoint carries with its prior (sample_level.py; measured on the corpus when the prior is
+fitted here; none for N(0, I) or an older checkpoint's prior, and the notes say so). Inputs are decoded with
 libsndfile, mixed to mono, resampled to the model's rate and reconstructed chunk by chunk; a file
 that is not audio, is silent, too short or too long is skipped with its reason (silent: peak below
 -60 dBFS, as in the corpus).
@@ -32,6 +34,7 @@ from ..errors import CheckpointError, DistillError, RenderError
 from ..model.vae import SpectrogramVAE
 from .latent_prior import LatentPrior, PosteriorMixture, fit_latent_prior, fixed_noise, prior_from_tensors
 from .layout import write_clip
+from .sample_level import gain_from_tensors, measure_sample_gain, with_gain
 
 MAX_SAMPLES = 1000
 MAX_INPUT_SECONDS = 600.0  # longer inputs are skipped (checked from the header, before decoding)
@@ -128,39 +131,54 @@ def render_from_checkpoint(checkpoint_path, output_dir, *, samples: int = 4, see
         if not step():
             return result
     if samples:
-        prior, note = sampling_prior(loaded)
-        if note:
-            result.notes.append(note)
+        prior, gain_db, notes = sampling_prior(loaded)
+        result.notes += notes
         noise = fixed_noise(int(samples), loaded.config.latent_dim, seed)
         for i in range(int(samples)):
             with torch.no_grad():
                 z = prior.latents(noise[i:i + 1])
-                audio = loaded.representation.decode(loaded.model.decode(z), loaded.chunk_samples)[0]
+                audio = with_gain(loaded.representation.decode(loaded.model.decode(z), loaded.chunk_samples), gain_db)[0]
             result.written.append(_write(output_dir / f"sample-{i:02d}", audio, loaded, format))
             if not step():
                 return result
     return result
 
 
-def sampling_prior(loaded: LoadedModel) -> tuple[PosteriorMixture | LatentPrior, str]:
-    """(prior, note): the checkpoint's prior, else one fitted to its run's corpus, else N(0, I)."""
-    prior = prior_from_tensors(loaded.checkpoint.extra_tensors)
-    if prior is not None and prior.latent_dim == loaded.config.latent_dim:
-        return prior.to(next(loaded.model.parameters()).device), ""
-    run_dir = loaded.checkpoint.path.parent.parent
+def sampling_prior(loaded: LoadedModel) -> tuple[PosteriorMixture | LatentPrior, float, list[str]]:
+    """(prior, sample gain in dB, notes): the checkpoint's prior and gain; what it lacks is fitted
+    to its run's corpus; without either, N(0, I) and no gain."""
+    tensors, device = loaded.checkpoint.extra_tensors, next(loaded.model.parameters()).device
+    prior, gain = prior_from_tensors(tensors), gain_from_tensors(tensors)
+    if prior is not None and prior.latent_dim != loaded.config.latent_dim:
+        prior = None
+    if prior is not None and gain is not None:
+        return prior.to(device), gain, []
     try:
-        from ..runs.reader import open_run
-
-        with open_run(run_dir) as run:
-            corpus_path = run.corpus_path
-        corpus = load_corpus(corpus_path, loaded.config)
-        reps = loaded.representation.normalise(corpus.train_raw).to(next(loaded.model.parameters()).device)
-        return fit_latent_prior(loaded.model, reps), f"samples: latent prior fitted to the corpus {corpus_path}"
+        corpus_path, reps, audio = _run_corpus(loaded, device)
     except DistillError as exc:
-        latent_dim = loaded.config.latent_dim
-        return (LatentPrior.standard(latent_dim, next(loaded.model.parameters()).device),
-                f"samples drawn from N(0, I) and may be near-silent: the checkpoint carries no latent prior "
-                f"and its run's corpus could not be read ({exc})")
+        if prior is not None:
+            return prior.to(device), 0.0, [f"samples: as the decoder makes them, without a sample gain: the "
+                                           f"checkpoint was written before it and its run's corpus could not be "
+                                           f"read ({exc})"]
+        return (LatentPrior.standard(loaded.config.latent_dim, device), 0.0,
+                [f"samples drawn from N(0, I) and may be near-silent: the checkpoint carries no latent prior "
+                 f"and its run's corpus could not be read ({exc})"])
+    gain = measure_sample_gain(loaded.model, loaded.representation, reps, audio)
+    if prior is not None:
+        return prior.to(device), gain, [f"samples: sample gain ({gain:+.1f} dB) measured on the corpus {corpus_path}"]
+    return (fit_latent_prior(loaded.model, reps), gain,
+            [f"samples: latent prior and sample gain ({gain:+.1f} dB) fitted to the corpus {corpus_path}"])
+
+
+def _run_corpus(loaded: LoadedModel, device) -> tuple[str, torch.Tensor, torch.Tensor]:
+    """(corpus folder, normalised training representations, their audio) of the checkpoint's run;
+    DistillError when the run or its corpus cannot be read."""
+    from ..runs.reader import open_run
+
+    with open_run(loaded.checkpoint.path.parent.parent) as run:
+        corpus_path = run.corpus_path
+    corpus = load_corpus(corpus_path, loaded.config)
+    return corpus_path, loaded.representation.normalise(corpus.train_raw).to(device), corpus.train_audio.to(device)
 
 
 class _Skip(Exception):

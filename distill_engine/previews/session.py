@@ -12,7 +12,8 @@ cost more than that share of training):
   - MAX_SAMPLES samples: decodings of fixed standard-normal vectors (seeded by the run's seed)
     mapped to draws of the training set's aggregate posterior (latent_prior.PosteriorMixture);
     the sample-quality figures are measured on one more draw from each of up to MEASURED_SAMPLES
-    training chunks' posteriors (spread over them: PosteriorMixture.spread_draws).
+    training chunks' posteriors (spread over them: PosteriorMixture.spread_draws); samples and
+    those draws are raised by the level the decoder loses on training chunks (sample_level.py).
 A preview that cannot be written (disk full, permissions) is reported as PreviewFailed and training
 goes on; the epoch's sample-quality figures are kept when they were computed.
 """
@@ -29,6 +30,7 @@ from ..training import events as ev
 from .latent_prior import PosteriorMixture, fit_latent_prior, fixed_noise
 from .layout import original_file, read_clip, reconstruction_file, sample_file, write_clip
 from .quality import NO_QUALITY, SpectralDistance, rms, sample_quality, spread_indices
+from .sample_level import gain_tensors, measure_sample_gain, with_gain
 
 MAX_CLIPS = 4
 MAX_SAMPLES = 4
@@ -90,6 +92,7 @@ class PreviewSession:
         self.noise = fixed_noise(MEASURED_SAMPLES, model.latent_dim, seed + NOISE_SEED_OFFSET).to(self.device)
         self.distance = SpectralDistance(self.device)
         self.prior: PosteriorMixture | None = None  # the latest fit, saved with checkpoints
+        self.sample_gain_db = 0.0  # and the samples' gain measured with it
         self.clock = clock
         self._last = clock()
         self._wait_s = self.interval_s  # interval_s, or longer after a slow preview (COST_BUDGET)
@@ -133,8 +136,9 @@ class PreviewSession:
         return quality
 
     def checkpoint_tensors(self) -> dict:
-        """The latest latent prior, for a checkpoint's extra tensors (distill-render samples it)."""
-        return self.prior.tensors() if self.prior is not None else {}
+        """The latest latent prior and sample gain, for a checkpoint's extra tensors (distill-render
+        samples them)."""
+        return {**self.prior.tensors(), **gain_tensors(self.sample_gain_db)} if self.prior is not None else {}
 
     # -- rendering -------------------------------------------------------------------------------
     @torch.no_grad()
@@ -147,8 +151,9 @@ class PreviewSession:
             clips, clip_reps = self._fixed_clips()
             recon = rep.decode(self.model(clip_reps)[0], length, precise=False)
             self.prior = fit_latent_prior(self.model, self.train[0])
+            self.sample_gain_db = measure_sample_gain(self.model, rep, *self.train, precise=False)
             latents = torch.cat([self.prior.latents(self.noise[:MAX_SAMPLES]), self.prior.spread_draws(self.noise)])
-            samples = rep.decode(self.model.decode(latents), length, precise=False)
+            samples = with_gain(rep.decode(self.model.decode(latents), length, precise=False), self.sample_gain_db)
         finally:
             self.model.train(was_training)
         d = self.distance
@@ -156,7 +161,7 @@ class PreviewSession:
         reference, corpus_rms = self._reference_set()
         sample_distance = d.pairwise(d.magnitudes(samples), reference)
         n = MAX_SAMPLES  # the written samples; the figures come from the spread draws after them
-        quality = sample_quality(sample_distance[n:], rms(samples[n:]), corpus_rms)
+        quality = dict(sample_quality(sample_distance[n:], rms(samples[n:]), corpus_rms), sample_gain_db=self.sample_gain_db)
         samples, sample_distance = samples[:n], sample_distance[:n]
         rows = [self._row(0, step, "original", i, original_file(i), math.nan, a) for i, a in enumerate(clips)]
         rows += [self._row(epoch, step, "reconstruction", i, reconstruction_file(epoch, i), float(recon_distance[i]), a)

@@ -144,6 +144,8 @@ class EpochMetrics:
     # the frame-level term (added after the fields above: older runs read it as NaN)
     val_level_loss: float = metric("loss", term="level", phase="val", label="level")
     train_level_loss: float = metric("loss", term="level", label="level")
+    # the gain a preview raised its samples by (previews/sample_level.py; older runs read NaN)
+    sample_gain_db: float = metric("measure", phase="val")
 
 
 @dataclass(frozen=True)

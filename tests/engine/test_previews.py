@@ -115,18 +115,21 @@ def test_sample_quality_is_stored_as_epoch_metrics(every_epoch_run):
 
 def test_sample_figures_are_measured_on_one_draw_per_chunk_posterior(every_epoch_run):
     """The figures of the last preview come from one draw from each training chunk's posterior
-    (up to MEASURED_SAMPLES; the 4 written samples' random chunks made the loudness swing)."""
+    (up to MEASURED_SAMPLES; the 4 written samples' random chunks made the loudness swing), raised
+    like the written samples by the gain that the checkpoint carries and the epoch metric records,
+    which is what the decoder loses on the training chunks' reconstructions."""
     from distill_engine.audio.corpus import load_corpus
     from distill_engine.previews.latent_prior import fixed_noise, prior_from_tensors
     from distill_engine.previews.quality import SpectralDistance, rms, sample_quality, spread_indices
     from distill_engine.previews.render import load_model
+    from distill_engine.previews.sample_level import gain_from_tensors, measure_sample_gain, with_gain
 
     [last] = (run_path(every_epoch_run) / "checkpoints").glob("epoch-00003-*.safetensors")
     loaded = load_model(last)
     with open_run(every_epoch_run.run_dir) as run:
         corpus = load_corpus(run.corpus_path, loaded.config)
         figures = {name: run.metric(name, per="epoch")[1][-1]
-                   for name in ("sample_fidelity", "sample_coverage", "sample_loudness_db")}
+                   for name in ("sample_fidelity", "sample_coverage", "sample_loudness_db", "sample_gain_db")}
         written = [p for p in run.previews(3) if p.kind == "sample"]
     prior = prior_from_tensors(loaded.checkpoint.extra_tensors)
     noise = fixed_noise(session_module.MEASURED_SAMPLES, loaded.config.latent_dim,
@@ -135,7 +138,11 @@ def test_sample_figures_are_measured_on_one_draw_per_chunk_posterior(every_epoch
         loaded.model.eval()
         decode = lambda z: loaded.representation.decode(loaded.model.decode(z), loaded.chunk_samples,
                                                         precise=False)
-        samples, files = decode(prior.spread_draws(noise)), decode(prior.latents(noise[:4]))
+        gain = measure_sample_gain(loaded.model, loaded.representation, loaded.representation.normalise(corpus.train_raw),
+                                   corpus.train_audio, precise=False)
+        samples, files = (with_gain(decode(z), gain) for z in (prior.spread_draws(noise), prior.latents(noise[:4])))
+    assert gain_from_tensors(loaded.checkpoint.extra_tensors) == pytest.approx(gain, abs=1e-4)
+    assert figures.pop("sample_gain_db") == pytest.approx(gain, abs=1e-4) and gain != 0.0
     audio = torch.cat([corpus.train_audio, corpus.val_audio])
     distance = SpectralDistance("cpu")
     reference = distance.targets(distance.magnitudes(audio[spread_indices(len(audio), 64)]))

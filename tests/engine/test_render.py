@@ -59,6 +59,40 @@ def test_samples_and_reconstructions_are_written_at_the_model_rate(trained, tmp_
     assert not np.array_equal(sf.read(other.written[0])[0], sf.read(result.written[1])[0])
 
 
+def test_samples_are_raised_by_the_gain_the_checkpoint_carries(trained, tmp_path):
+    """A sample file is the decoder's output times the checkpoint's sample gain (read back and
+    measured); a checkpoint from before the gain has one measured on its run's corpus."""
+    import torch
+    from distill_engine.checkpoints.format import load_checkpoint, save_checkpoint
+    from distill_engine.previews.latent_prior import fixed_noise, prior_from_tensors
+    from distill_engine.previews.render import load_model
+    from distill_engine.previews.sample_level import GAIN_TENSOR, gain_from_tensors
+
+    checkpoint, run_dir = trained
+    loaded = load_model(checkpoint)
+    gain = gain_from_tensors(loaded.checkpoint.extra_tensors)
+    assert gain is not None and gain != 0.0
+    with torch.no_grad():
+        z = prior_from_tensors(loaded.checkpoint.extra_tensors).latents(fixed_noise(2, loaded.config.latent_dim, 3))
+        raw = loaded.representation.decode(loaded.model.decode(z), loaded.chunk_samples).numpy()
+    result = render_from_checkpoint(checkpoint, tmp_path / "out", samples=2, seed=3)
+    assert result.notes == []
+    for path, decoded in zip(result.written, raw, strict=True):
+        written, _ = sf.read(path, dtype="float64")
+        if np.abs(decoded).max() * 10 ** (gain / 20) < 0.99:  # not peak-limited
+            assert 20 * math.log10(rms(written) / rms(decoded)) == pytest.approx(gain, abs=0.01)
+    old = load_checkpoint(checkpoint)
+    args = dict(model_state=old.model_state, optimizer_state=None, epoch=old.epoch, step=old.step, config=old.config,
+                metrics={}, extra=old.extra, extra_tensors={k: v for k, v in old.extra_tensors.items() if k != GAIN_TENSOR})
+    before_gain = save_checkpoint(run_dir / "checkpoints" / "before-gain.safetensors", **args)
+    result = render_from_checkpoint(before_gain, tmp_path / "old", samples=1, seed=3)
+    assert any("sample gain" in n and "measured on the corpus" in n for n in result.notes) and len(result.written) == 1
+    (tmp_path / "alone").mkdir()
+    alone = save_checkpoint(tmp_path / "alone" / "x.safetensors", **args)
+    result = render_from_checkpoint(alone, tmp_path / "alone-out", samples=1, seed=3)
+    assert any("without a sample gain" in n for n in result.notes) and len(result.written) == 1
+
+
 def test_bad_inputs_are_skipped_with_their_reason_and_the_rest_is_written(trained, tmp_path):
     checkpoint, _ = trained
     folder = tmp_path / "in"

@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 OLD_RUN = ROOT / "tests" / "fixtures" / "run_written_before_issue_9"
 #: Epoch fields added to the schema after the fixture was written: an older run reads them as NaN.
 ADDED_AFTER_THE_FIXTURE = {"sample_fidelity", "sample_coverage", "sample_loudness_db",  # issue 12
-                           "val_level_loss", "train_level_loss"}  # the frame-level loss term
+                           "val_level_loss", "train_level_loss",  # the frame-level loss term
+                           "sample_gain_db"}  # the samples' gain
 STEP_FIELDS_ADDED_AFTER_THE_FIXTURE = {"level_loss"}
 NEW_FIELD = '    spectral_flatness: float = metric("measure", phase="val", label="flatness")\n'
 
