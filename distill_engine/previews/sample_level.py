@@ -22,6 +22,8 @@ import math
 
 import torch
 
+from .quality import rms
+
 #: The gain never goes further than this (4x in amplitude) either way.
 MAX_GAIN_DB = 12.0
 #: Training chunks (spread over the split) whose reconstructions measure the gap.
@@ -37,8 +39,7 @@ GAIN_TENSOR = "latent_prior/sample_gain"  # in dB
 def level_gap_db(reconstructions: torch.Tensor, originals: torch.Tensor) -> float:
     """Median over the heard originals of 20 log10(RMS of reconstruction / RMS of original), in dB
     ([n, samples] each; NaN when no original is heard)."""
-    recon_rms = reconstructions.double().square().mean(dim=-1).sqrt()
-    original_rms = originals.double().square().mean(dim=-1).sqrt()
+    recon_rms, original_rms = rms(reconstructions.double()), rms(originals.double())
     heard = original_rms >= HEARD_RMS
     if not bool(heard.any()):
         return math.nan

@@ -360,8 +360,8 @@ class Trainer(StopControl, CheckpointWriting, Validation):
         monitored, name = (val_loss, VAL_TERMS["total"]) if val else (train_loss, TRAIN_TERMS["total"])
         streak = self.detector.update(epoch, monitored)
         spike = self.spikes.update_epoch(epoch, self.state.step, monitored)
-        terms = (validation, VAL_TERMS) if val else (train, TRAIN_TERMS)
-        ranked = at_full_kl_weight(monitored, terms[0][terms[1]["kl"]], kl_weight, cfg.loss.kl)
+        kl_term = validation[VAL_TERMS["kl"]] if val else train[TRAIN_TERMS["kl"]]
+        ranked = at_full_kl_weight(monitored, kl_term, kl_weight, cfg.loss.kl)
         if math.isfinite(ranked) and ranked < self.state.best_loss:
             self.state.best_loss, self.state.best_epoch, self.state.best_step = ranked, epoch, self.state.step
             self._best_snapshot = self._snapshot(event) if self.group.is_writer else None
